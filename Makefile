@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    build the environment, index docs_raw/ and start the assistant on the embedded defaults
+#   make test   build the environment and run the test suite (what CI runs)
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test env bench clean
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar off -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/rag ingest docs_raw/
+	$(VENV)/bin/rag status
+	$(VENV)/bin/rag search "How many States Parties has the Trafficking in Persons Protocol?" --k 3
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) bench/retrieval_quality.py
+	$(PY) bench/ingest_throughput.py
+	$(PY) bench/query_latency.py
+
+clean:
+	rm -rf $(VENV) .rag

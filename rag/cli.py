@@ -1,0 +1,189 @@
+"""The `rag` command. Each subcommand is a thin shell over the Python API.
+
+Errors from the project (RagError) print as one line and exit non-zero; RAG_DEBUG=1 shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from rag.errors import RagError
+from rag.settings import get_settings
+from rag.types import SearchFilter
+
+FILTER_KEYS = {"doc": "documents", "symbol": "symbol", "from": "date_from", "to": "date_to"}
+
+
+def parse_filters(values: tuple[str, ...]) -> SearchFilter:
+    """`doc=NAME` (repeatable), `symbol=GA/12734`, `from=2025-01-01`, `to=2025-12-31`."""
+    docs: list[str] = []
+    kw: dict = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in FILTER_KEYS or not val.strip():
+            raise click.BadParameter(
+                f"{v!r}: expected KEY=VALUE with KEY one of {', '.join(FILTER_KEYS)} "
+                "(e.g. --filter doc=GA-12734 --filter from=2025-01-01)",
+                param_hint="--filter",
+            )
+        val = val.strip()
+        if key == "doc":
+            docs.append(val)
+        elif key in ("from", "to"):
+            import datetime
+
+            try:
+                datetime.date.fromisoformat(val)
+            except ValueError:
+                raise click.BadParameter(f"{v!r}: dates are YYYY-MM-DD", param_hint="--filter") from None
+            kw[FILTER_KEYS[key]] = val
+        else:
+            kw[FILTER_KEYS[key]] = val
+    return SearchFilter(documents=tuple(docs), **kw)
+
+
+filter_option = click.option(
+    "--filter", "filters", multiple=True, metavar="KEY=VALUE",
+    help="Restrict to documents: doc=NAME (id, path or title words; repeatable), "
+    "symbol=GA/12734 (own or referenced), from=YYYY-MM-DD, to=YYYY-MM-DD.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="rag-citations")
+def cli():
+    """Answer questions from your documents, with every claim cited and checked.
+
+    \b
+    Typical session:
+      rag ingest docs_raw/          index a folder (incremental: re-run after changes)
+      rag search "forced labour"    see which passages match
+      rag status                    what is indexed, with which model and settings
+
+    The data directory is RAG_HOME (default: .rag in the current directory). Every setting
+    can be given as an environment variable RAG_<NAME>; see README.md for the list.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--rebuild", is_flag=True, help="Discard the index and re-read every file from scratch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def ingest(paths, rebuild, as_json, quiet):
+    """Index files and folders (.txt .md .html .pdf .docx).
+
+    Incremental: unchanged files are skipped, changed files replaced, and files that were
+    indexed from a folder named here but no longer exist are removed. Files that fail are
+    reported one per line; everything else is still indexed and nothing indexed before is lost.
+    Exit status: 0 if every file was indexed, 1 if some failed.
+
+    \b
+    Examples:
+      rag ingest docs_raw/
+      rag ingest report.pdf notes/ --json
+    """
+    from rag.ingest import ingest as run_ingest
+
+    settings = get_settings()
+    report = run_ingest(list(paths), settings, rebuild=rebuild, progress=False if quiet else None)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for source, why in report.failed:
+            click.echo(f"failed: {source}: {why}", err=True)
+        for source, why in report.skipped:
+            click.echo(f"skipped: {source}: {why}", err=True)
+        click.echo(report.summary())
+    sys.exit(1 if report.failed else 0)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--k", "k", type=click.IntRange(1, 100), default=None, help="Number of passages (default: RAG_K).")
+@filter_option
+@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True,
+              help="Retriever to use.")
+@click.option("--json", "as_json", is_flag=True, help="Print hits as a JSON list.")
+def search(query, k, filters, mode, as_json):
+    """Show the passages that best match QUERY (no LLM involved).
+
+    \b
+    Examples:
+      rag search "how many States Parties" --k 3
+      rag search "technology" --filter from=2025-01-01 --json
+    """
+    from rag.retrieve import HybridRetriever
+
+    settings = get_settings()
+    flt = parse_filters(filters)
+    hits = HybridRetriever(settings, mode=mode).search(query, k or settings.k, flt)
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("No passages match." + ("" if flt.is_empty() else " Try fewer filters."))
+    for n, h in enumerate(hits, start=1):
+        c = h.chunk
+        where = f"{c.source}:{c.start}-{c.end}"
+        para = f" ¶{c.paragraph}" + (f"-{c.paragraph_end}" if c.paragraph_end != c.paragraph else "")
+        label = " · ".join(x for x in (h.title, h.symbol, h.date) if x)
+        click.echo(click.style(f"[{n}] {h.score:.4f}  {label}", bold=True))
+        click.echo(f"    {where}{para}" + (f"  § {c.section}" if c.section else ""))
+        text = " ".join(c.text.split())
+        click.echo("    " + (text[:400] + ("…" if len(text) > 400 else "")) + "\n")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--verify", is_flag=True, help="Check every index file against its checksum.")
+def status(as_json, verify):
+    """What is indexed: documents, chunks, index kind, model and settings fingerprint."""
+    from rag.status import index_status
+
+    info = index_status(get_settings(), verify=verify)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"Index:       {info['path']}")
+    click.echo(f"Version:     {info['version']} (built {info['built_at']})")
+    click.echo(f"Documents:   {info['documents']}")
+    click.echo(f"Chunks:      {info['chunks']}")
+    click.echo(f"Index kind:  {info['index_kind']}")
+    click.echo(f"Model:       {info['model']} ({info['dimension']} dimensions)")
+    click.echo(f"Fingerprint: {info['fingerprint']}" + ("" if info["fingerprint_ok"] else
+               f"  (settings now give {info['settings_fingerprint']}: the next ingest rebuilds)"))
+    if verify:
+        click.echo("Checksums:   all files match")
+    for d in info["files"]:
+        meta = " · ".join(x for x in (d.get("symbol"), d.get("date")) if x)
+        click.echo(f"  {d['source']}  ({d['chunks']} chunks){'  ' + meta if meta else ''}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="rag", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except RagError as e:
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""A loaded index version (documents, chunks, FAISS vectors, BM25) and the writer of new ones.
+
+Exact inner-product search (IndexFlatIP) below `settings.approx_threshold` chunks; above it an
+HNSW graph, chosen automatically. Vectors are unit length, so inner product is cosine.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag import __version__
+from rag.errors import IndexCorrupt
+from rag.lexical import BM25Index
+from rag.settings import Settings
+from rag.store import FORMAT, IndexDir, checksums, read_manifest, verify, write_atomic
+from rag.types import Chunk, Document
+
+_EXACT_FILTER_LIMIT = 20_000  # filtered searches over fewer chunks than this are brute-forced
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError as e:  # pragma: no cover
+        from rag.errors import RagError
+
+        raise RagError("FAISS is not available: install faiss-cpu (pip install -r requirements.txt)") from e
+    return faiss
+
+
+def library_versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "rag": __version__}
+    for pkg in ("faiss-cpu", "numpy", "bm25s", "sentence-transformers", "onnxruntime", "torch"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def build_vector_index(vectors: np.ndarray, settings: Settings):
+    """Exact index for small collections, HNSW above the threshold."""
+    faiss = _faiss()
+    n, dim = vectors.shape
+    if n > settings.approx_threshold:
+        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings.hnsw_ef_construction
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if n:
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def index_kind(index) -> str:
+    return "hnsw" if "HNSW" in type(index).__name__ else "flat"
+
+
+@dataclass
+class Index:
+    """One immutable index version, loaded into memory."""
+
+    path: Path
+    manifest: dict
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    vectors: object  # faiss index
+    bm25: BM25Index
+
+    @classmethod
+    def load(cls, settings: Settings, verify_all: bool = False) -> "Index":
+        version = IndexDir(settings.index_dir).require_current()
+        return cls.load_version(version, verify_all=verify_all)
+
+    @classmethod
+    def load_version(cls, version: Path, verify_all: bool = False) -> "Index":
+        manifest = read_manifest(version)
+        verify(version, manifest, full=verify_all)
+        try:
+            documents = {}
+            with open(version / "documents.jsonl") as f:
+                for line in f:
+                    d = Document.from_dict(json.loads(line))
+                    documents[d.id] = d
+            with open(version / "chunks.jsonl") as f:
+                chunks = [Chunk.from_dict(json.loads(line)) for line in f]
+        except (json.JSONDecodeError, TypeError, KeyError) as e:
+            raise IndexCorrupt(str(version), f"unreadable chunk or document store: {e}") from None
+        faiss = _faiss()
+        try:
+            vectors = faiss.read_index(str(version / "vectors.faiss"))
+        except RuntimeError as e:
+            raise IndexCorrupt(str(version / "vectors.faiss"), str(e).splitlines()[0]) from None
+        if vectors.ntotal != len(chunks):
+            raise IndexCorrupt(str(version), f"{vectors.ntotal} vectors for {len(chunks)} chunks")
+        if hasattr(vectors, "hnsw"):
+            vectors.hnsw.efSearch = manifest.get("settings", {}).get("hnsw_ef_search", 128)
+        bm25 = BM25Index.load(version / "bm25")
+        return cls(version, manifest, documents, chunks, vectors, bm25)
+
+    # --- search ---
+    def allowed_mask(self, flt) -> np.ndarray | None:
+        """Boolean mask of chunks admitted by a SearchFilter (None: everything)."""
+        if flt is None or flt.is_empty():
+            return None
+        ok_docs = {d for d, doc in self.documents.items() if flt.admits(doc)}
+        return np.fromiter((c.doc_id in ok_docs for c in self.chunks), dtype=bool, count=len(self.chunks))
+
+    def dense(self, qvec: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (ids, cosine scores) by vector similarity, within `mask`."""
+        q = np.ascontiguousarray(qvec.reshape(1, -1), dtype=np.float32)
+        n = len(self.chunks)
+        if n == 0:
+            return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
+        if mask is None:
+            scores, ids = self.vectors.search(q, min(k, n))
+        else:
+            allowed = np.flatnonzero(mask)
+            if len(allowed) == 0:
+                return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
+            if len(allowed) <= _EXACT_FILTER_LIMIT:
+                vecs = self.vectors.reconstruct_batch(allowed.astype(np.int64))
+                s = vecs @ q[0]
+                top = np.argsort(-s)[:k]
+                return allowed[top], s[top]
+            faiss = _faiss()
+            sel = faiss.IDSelectorBatch(allowed.astype(np.int64))
+            params = (
+                faiss.SearchParametersHNSW(sel=sel, efSearch=max(self.vectors.hnsw.efSearch, k))
+                if hasattr(self.vectors, "hnsw")
+                else faiss.SearchParameters(sel=sel)
+            )
+            scores, ids = self.vectors.search(q, min(k, len(allowed)), params=params)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def lexical(self, query: str, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (ids, BM25 scores) with a positive score, within `mask`."""
+        s = self.bm25.scores(query, mask)[: len(self.chunks)]
+        if len(s) == 0:
+            return np.array([], dtype=np.int64), s
+        k = min(k, len(s))
+        top = np.argpartition(-s, k - 1)[:k]
+        top = top[np.argsort(-s[top])]
+        top = top[s[top] > 0]
+        return top, s[top]
+
+
+def write_version(
+    index_dir: IndexDir,
+    settings: Settings,
+    model_name: str,
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    index_texts: list[str],
+    files: dict,
+) -> Path:
+    """Write a complete new version and switch CURRENT to it. Returns the version directory."""
+    if len(chunks) != len(vectors) or len(chunks) != len(index_texts):
+        raise ValueError("chunks, vectors and index texts must align")
+    faiss = _faiss()
+    dim = int(vectors.shape[1]) if len(vectors) else 384
+    vindex = build_vector_index(vectors.reshape(-1, dim), settings)
+    with index_dir.new_version() as tmp:
+        with open(tmp / "documents.jsonl", "w") as f:
+            for d in documents:
+                f.write(json.dumps(d.to_dict(), ensure_ascii=False) + "\n")
+        with open(tmp / "chunks.jsonl", "w") as f:
+            for c in chunks:
+                f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+        faiss.write_index(vindex, str(tmp / "vectors.faiss"))
+        # bm25s cannot index an empty corpus; an empty index keeps one blank row that no query matches
+        BM25Index.build(index_texts or [""]).save(tmp / "bm25")
+        manifest = {
+            "format": FORMAT,
+            "version": tmp.name.removeprefix(".tmp-"),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model": model_name,
+            "dimension": dim,
+            "fingerprint": settings.index_fingerprint(),
+            "settings": {**settings.shaping(), "hnsw_ef_search": settings.hnsw_ef_search},
+            "index_kind": index_kind(vindex),
+            "counts": {"documents": len(documents), "chunks": len(chunks)},
+            "versions": library_versions(),
+            "files": files,
+            "checksums": checksums(tmp),
+        }
+        write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+    index_dir.collect_garbage(settings.keep_versions)
+    return index_dir.require_current()

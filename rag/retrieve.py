@@ -1,0 +1,135 @@
+"""Hybrid retrieval: BM25 and dense rankings fused, near-duplicates collapsed, filters applied.
+
+Fusion is reciprocal rank fusion by default (robust, needs no score calibration); the
+distribution-based score fusion (DBSF) alternative is kept because it is measured side by side
+in bench/retrieval_quality.py.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Protocol
+
+import numpy as np
+
+from embeddings import Embedder, get_embedder
+from rag.index import Index
+from rag.settings import Settings
+from rag.types import Hit, SearchFilter
+
+Mode = Literal["hybrid", "bm25", "dense"]
+
+
+class Retriever(Protocol):
+    def search(self, query: str, k: int | None = None, flt: SearchFilter | None = None) -> list[Hit]:
+        """The k most relevant passages for a query, best first."""
+        ...
+
+
+def rrf(rankings: list[np.ndarray], k: int = 60) -> dict[int, float]:
+    """Reciprocal rank fusion: sum of 1/(k + rank) over the rankings that contain an item."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, idx in enumerate(ranking, start=1):
+            fused[int(idx)] = fused.get(int(idx), 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def dbsf(results: list[tuple[np.ndarray, np.ndarray]]) -> dict[int, float]:
+    """Distribution-based score fusion: scores scaled by mean ± 3 std of each list, then summed."""
+    fused: dict[int, float] = {}
+    for ids, scores in results:
+        if len(ids) == 0:
+            continue
+        mu, sd = float(np.mean(scores)), float(np.std(scores)) or 1.0
+        lo, hi = mu - 3 * sd, mu + 3 * sd
+        for idx, s in zip(ids, scores):
+            fused[int(idx)] = fused.get(int(idx), 0.0) + (float(s) - lo) / (hi - lo)
+    return fused
+
+
+_TOKEN = re.compile(r"\w+")
+
+
+def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
+    words = _TOKEN.findall(text.lower())
+    if len(words) < n:
+        return {tuple(words)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def near_duplicate(a: set, b: set, threshold: float) -> bool:
+    """True when the smaller passage is mostly contained in the larger (shingle containment)."""
+    if not a or not b:
+        return False
+    return len(a & b) / min(len(a), len(b)) >= threshold
+
+
+class HybridRetriever:
+    """Search one index version; `mode` selects hybrid or a single retriever (for benchmarks)."""
+
+    def __init__(self, settings: Settings, index: Index | None = None, embedder: Embedder | None = None,
+                 mode: Mode = "hybrid"):
+        self.settings = settings
+        self._index = index
+        self._embedder = embedder
+        self.mode = mode
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = Index.load(self.settings)
+        return self._index
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.settings.embedding_model)
+        return self._embedder
+
+    def search(self, query: str, k: int | None = None, flt: SearchFilter | None = None) -> list[Hit]:
+        k = k or self.settings.k
+        index = self.index
+        mask = index.allowed_mask(flt)
+        n_cand = max(self.settings.candidates, k * 3)
+        results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if self.mode in ("hybrid", "dense"):
+            results["dense"] = index.dense(self.embedder.embed_query(query), n_cand, mask)
+        if self.mode in ("hybrid", "bm25"):
+            results["bm25"] = index.lexical(query, n_cand, mask)
+        if self.mode == "hybrid":
+            if self.settings.fusion == "rrf":
+                fused = rrf([ids for ids, _ in results.values()], self.settings.rrf_k)
+            else:
+                fused = dbsf(list(results.values()))
+        else:
+            ids, scores = next(iter(results.values()))
+            fused = {int(i): float(s) for i, s in zip(ids, scores)}
+        ranks = {name: {int(i): r for r, i in enumerate(ids, start=1)} for name, (ids, _) in results.items()}
+        order = sorted(fused, key=lambda i: -fused[i])
+        return self._collapse(order, fused, ranks, k)
+
+    def _collapse(self, order: list[int], fused: dict[int, float], ranks: dict, k: int) -> list[Hit]:
+        index = self.index
+        kept: list[Hit] = []
+        kept_sh: list[set] = []
+        for i in order:
+            chunk = index.chunks[i]
+            sh = _shingles(chunk.text)
+            if any(near_duplicate(sh, other, self.settings.dedupe_threshold) for other in kept_sh):
+                continue
+            doc = index.documents.get(chunk.doc_id)
+            kept.append(
+                Hit(
+                    chunk=chunk,
+                    score=fused[i],
+                    title=doc.title if doc else "",
+                    date=doc.date if doc else None,
+                    symbol=doc.symbol if doc else None,
+                    ranks={name: r[i] for name, r in ranks.items() if i in r},
+                )
+            )
+            kept_sh.append(sh)
+            if len(kept) >= k:
+                break
+        return kept

@@ -1,0 +1,109 @@
+"""The one settings object. Every field can be set as an environment variable RAG_<NAME>.
+
+Settings that change the vectors (embedding model, chunking) produce `index_fingerprint()`;
+the index stores it, and a mismatch forces a rebuild with a message instead of silently
+mixing incompatible vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Bumped whenever loading, cleaning or chunking changes the text a chunk holds.
+CHUNKER_VERSION = "1"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", frozen=True)
+
+    home: Path = Field(Path(".rag"), description="Data directory: index, caches and models.")
+
+    # --- what shapes the vectors (part of the fingerprint) ---
+    embedding_model: Literal["minilm", "minilm-int8"] = Field(
+        "minilm-int8",
+        description="Embedding model: 'minilm' (all-MiniLM-L6-v2, PyTorch) or 'minilm-int8' "
+        "(the same model quantised to int8, ONNX Runtime; faster, same retrieval quality).",
+    )
+    chunk_tokens: int = Field(200, ge=32, le=256, description="Maximum chunk length in model tokens.")
+    chunk_overlap_tokens: int = Field(
+        40, ge=0, le=128, description="Tokens of overlap when a long paragraph is split."
+    )
+
+    # --- ingest ---
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are refused.")
+    embed_batch_size: int = Field(64, ge=1, description="Chunks embedded per batch.")
+
+    # --- index ---
+    approx_threshold: int = Field(
+        100_000, ge=1, description="Above this many chunks the index switches from exact to HNSW."
+    )
+    hnsw_m: int = Field(32, ge=4, description="HNSW graph degree.")
+    hnsw_ef_search: int = Field(128, ge=8, description="HNSW search breadth (recall vs speed).")
+    hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build breadth.")
+    keep_versions: int = Field(2, ge=1, description="Index versions kept on disk (for rollback).")
+
+    # --- retrieval ---
+    k: int = Field(6, ge=1, le=100, description="Passages returned by search and given to the LLM.")
+    fusion: Literal["rrf", "dbsf"] = Field(
+        "rrf",
+        description="How BM25 and dense rankings are fused: reciprocal rank fusion or "
+        "distribution-based score fusion.",
+    )
+    rrf_k: int = Field(60, ge=1, description="RRF constant.")
+    candidates: int = Field(100, ge=10, description="Candidates taken from each retriever before fusion.")
+    dedupe_threshold: float = Field(
+        0.85, ge=0.5, le=1.0, description="Passages whose word-shingle overlap reaches this are collapsed."
+    )
+
+    # --- generation ---
+    llm_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible endpoint (e.g. https://api.openai.com/v1, http://localhost:11434/v1). "
+        "Unset: the embedded local model, served by llama-cpp-python on loopback.",
+    )
+    llm_api_key: str = Field("not-needed", description="API key for llm_base_url.")
+    llm_model: str | None = Field(None, description="Model name at the endpoint (embedded: its GGUF name).")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds before a generation request is abandoned.")
+    llm_port: int = Field(8765, ge=1024, le=65535, description="Loopback port of the embedded LLM server.")
+    llm_threads: int = Field(2, ge=1, description="CPU threads for the embedded LLM.")
+    llm_ctx: int = Field(4096, ge=512, description="Context window of the embedded LLM, in tokens.")
+    llm_max_tokens: int = Field(350, ge=16, description="Maximum tokens generated per answer.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    models_dir_override: Path | None = Field(
+        None,
+        alias="RAG_MODELS_DIR",
+        description="Where the assembled GGUF model is kept (default: HOME/models).",
+    )
+
+    def index_fingerprint(self) -> str:
+        """Hash of every setting that changes the stored chunks or vectors."""
+        blob = json.dumps(self.shaping(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def shaping(self) -> dict:
+        """The settings that shape chunks and vectors, as stored in the index manifest."""
+        return {
+            "embedding_model": self.embedding_model,
+            "chunk_tokens": self.chunk_tokens,
+            "chunk_overlap_tokens": self.chunk_overlap_tokens,
+            "chunker_version": CHUNKER_VERSION,
+        }
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.models_dir_override or (self.home / "models")
+
+
+def get_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI flags) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

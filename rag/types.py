@@ -1,0 +1,167 @@
+"""Plain data types shared by every stage. Frozen, JSON-serialisable via `to_dict`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+def _from_dict(cls, data: dict):
+    names = {f.name for f in fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in names}
+    for f in fields(cls):
+        if f.name in kwargs and isinstance(kwargs[f.name], list):
+            kwargs[f.name] = tuple(tuple(x) if isinstance(x, list) else x for x in kwargs[f.name])
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One paragraph of a document's text: number (1-based), span, and enclosing section."""
+
+    n: int
+    start: int
+    end: int
+    section: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file. `text` is the extracted text; every offset in the system points into it.
+
+    For .txt and .md files `text` is the file's decoded content, so offsets are offsets in the file.
+    `paragraphs` lists the content paragraphs (boilerplate excluded) in order.
+    """
+
+    id: str  # sha256 of the file's bytes
+    source: str  # the path as ingested, e.g. docs_raw/foo.txt
+    title: str
+    text: str
+    format: str
+    paragraphs: tuple[Paragraph, ...] = ()
+    date: str | None = None  # ISO yyyy-mm-dd when the text states one
+    symbol: str | None = None  # the document's own UN symbol, e.g. GA/12734
+    body: str | None = None  # issuing body, e.g. General Assembly
+    references: tuple[str, ...] = ()  # other document symbols the text mentions
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Document":
+        data = dict(data)
+        data["paragraphs"] = tuple(Paragraph(**p) for p in data.get("paragraphs", ()))
+        data["references"] = tuple(data.get("references", ()))
+        return _from_dict(cls, data)
+
+    def paragraph_at(self, offset: int) -> Paragraph | None:
+        """The paragraph containing a character offset (None in excluded text)."""
+        for p in self.paragraphs:
+            if p.start <= offset < p.end:
+                return p
+        return None
+
+    def meta(self) -> dict:
+        """The metadata a briefing cites, without the text."""
+        return {
+            "doc_id": self.id,
+            "source": self.source,
+            "title": self.title,
+            "date": self.date,
+            "symbol": self.symbol,
+            "body": self.body,
+        }
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable passage: `text == document.text[start:end]`."""
+
+    id: str
+    doc_id: str
+    source: str
+    text: str
+    start: int
+    end: int
+    ordinal: int  # position of the chunk in its document
+    section: str | None = None
+    paragraph: int | None = None  # first paragraph number covered
+    paragraph_end: int | None = None  # last paragraph number covered
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Chunk":
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by retrieval, with its fused score and the per-retriever ranks."""
+
+    chunk: Chunk
+    score: float
+    title: str = ""
+    date: str | None = None
+    symbol: str | None = None
+    ranks: dict = field(default_factory=dict)  # e.g. {"bm25": 3, "dense": 1}
+
+    def to_dict(self) -> dict:
+        c = self.chunk
+        return {
+            "source": c.source,
+            "chunk_id": c.id,
+            "doc_id": c.doc_id,
+            "score": round(self.score, 6),
+            "title": self.title,
+            "date": self.date,
+            "symbol": self.symbol,
+            "section": c.section,
+            "paragraph": c.paragraph,
+            "paragraph_end": c.paragraph_end,
+            "start": c.start,
+            "end": c.end,
+            "text": c.text,
+            "ranks": self.ranks,
+        }
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Metadata restrictions applied before ranking. Empty fields restrict nothing.
+
+    documents: match a document id (prefix), its source path, or a substring of its title.
+    symbol: matches the document's own symbol or any symbol it references.
+    date_from / date_to: inclusive ISO dates; documents without a date are excluded when set.
+    """
+
+    documents: tuple[str, ...] = ()
+    symbol: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.documents or self.symbol or self.date_from or self.date_to)
+
+    def admits(self, doc: Document) -> bool:
+        if self.documents:
+            ok = False
+            for d in self.documents:
+                dl = d.lower()
+                if doc.id.startswith(d) or doc.source == d or doc.source.endswith("/" + d) or dl in doc.title.lower():
+                    ok = True
+                    break
+            if not ok:
+                return False
+        if self.symbol:
+            s = self.symbol.upper()
+            if (doc.symbol or "").upper() != s and s not in {r.upper() for r in doc.references}:
+                return False
+        if self.date_from or self.date_to:
+            if not doc.date:
+                return False
+            if self.date_from and doc.date < self.date_from:
+                return False
+            if self.date_to and doc.date > self.date_to:
+                return False
+        return True

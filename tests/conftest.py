@@ -1,0 +1,74 @@
+"""Shared fixtures: every test gets its own data directory; real models are loaded once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS_RAW = ROOT / "docs_raw"
+
+
+@pytest.fixture(autouse=True)
+def rag_home(tmp_path, monkeypatch):
+    """Point RAG_HOME at a fresh temporary directory so tests never touch a user's index."""
+    home = tmp_path / "rag-home"
+    monkeypatch.setenv("RAG_HOME", str(home))
+    # the assembled LLM is 1 GB: keep it across test sessions unless the caller chose a place
+    monkeypatch.setenv("RAG_MODELS_DIR", os.environ.get("RAG_MODELS_DIR", str(ROOT / ".rag" / "models")))
+    return home
+
+
+class HashEmbedder:
+    """Deterministic fake embedder for logic tests: bag of hashed words, unit length."""
+
+    name = "hash-test"
+    dim = 64
+    max_tokens = 256
+
+    def __init__(self):
+        self.calls = 0
+        self.embedded = 0
+
+    def embed(self, texts, *, batch_size=64, progress=None):
+        self.calls += 1
+        self.embedded += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                h = int(hashlib.md5(w.encode()).hexdigest(), 16)
+                out[i, h % self.dim] += 1.0
+        n = np.linalg.norm(out, axis=1, keepdims=True)
+        if progress:
+            progress(len(texts))
+        return out / np.maximum(n, 1e-9)
+
+    def embed_query(self, text):
+        return self.embed([text])[0]
+
+
+@pytest.fixture
+def hash_embedder():
+    return HashEmbedder()
+
+
+@pytest.fixture
+def corpus_copy(tmp_path) -> Path:
+    """A private copy of docs_raw/ that a test may modify."""
+    dst = tmp_path / "docs"
+    shutil.copytree(DOCS_RAW, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The default packaged embedding model, loaded once per test session."""
+    from embeddings import get_embedder
+    from rag.settings import Settings
+
+    return get_embedder(Settings().embedding_model)
