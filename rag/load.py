@@ -1,0 +1,298 @@
+"""Turn one file into a Document: extract its text, find its paragraphs and metadata.
+
+Every bad input (missing, unreadable, empty, too large, binary, corrupt, encrypted, a zip
+bomb, a scanned PDF) raises `LoadError` with one line naming the file, the reason and the
+fix, so `rag ingest` can report it and carry on with the other files.
+
+For .txt and .md the document text is the decoded file content, untouched: citations quote
+character offsets into it. HTML, PDF and DOCX are converted to plain text with markdown-style
+"#" heading lines, so the same paragraph and section rules apply to every format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import stat
+import zipfile
+from pathlib import Path
+
+from rag.clean import analyse
+from rag.errors import LoadError
+from rag.types import Document
+
+SUPPORTED = {".txt", ".md", ".html", ".htm", ".pdf", ".docx"}
+_FORMAT = {".txt": "txt", ".md": "md", ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx"}
+_MB = 1024 * 1024
+_UNZIP_CAP = 200 * _MB  # absolute ceiling on a DOCX's uncompressed size
+_UNZIP_RATIO = 20  # ... and at most this many times the file-size limit
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
+_DROP = ["script", "style", "nav", "aside", "form", "noscript", "template", "svg", "iframe", "button"]
+_BLOCK = {"p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "table",
+          "tr", "blockquote", "pre", "figure", "figcaption", "address", "hr", "details",
+          "summary", "caption", "body", "header", "footer", "tbody", "thead"}
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of the file's bytes, read in chunks (the document id)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(_MB), b""):
+                h.update(chunk)
+    except OSError as e:
+        raise LoadError(str(path), f"cannot be read ({e.strerror or e})", "check the path and its permissions") from e
+    return h.hexdigest()
+
+
+def _size(n: float) -> str:
+    return f"{n / _MB:.1f} MB" if n >= _MB / 10 else f"{n / 1024:.1f} KB" if n >= 1024 else f"{int(n)} bytes"
+
+
+def _read(path: Path, name: str, limit: int) -> bytes:
+    """The file's bytes, after checking it exists, is a regular file, and is not too big."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise LoadError(name, "file not found", "check the path and spelling") from None
+    except PermissionError:
+        raise LoadError(name, "permission denied", "make the file readable (chmod +r) or run as its owner") from None
+    except OSError as e:
+        raise LoadError(name, f"cannot be read ({e.strerror or e})", "check the path") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise LoadError(name, "is a directory, not a file", "pass the files inside it, e.g. rag ingest DIR/")
+    if not stat.S_ISREG(st.st_mode):
+        raise LoadError(name, "is not a regular file", "pass a regular file")
+    if path.suffix.lower() not in SUPPORTED:
+        raise LoadError(name, f"unsupported file type '{path.suffix or '(none)'}'",
+                        f"convert it to one of {', '.join(sorted(SUPPORTED))}")
+    too_big = LoadError(name, f"file is {_size(st.st_size)}, over the {_size(limit)} limit",
+                        "raise RAG_MAX_FILE_MB or split the file")
+    if st.st_size > limit:
+        raise too_big
+    if st.st_size == 0:
+        raise LoadError(name, "file is empty", "check that it was saved or downloaded completely")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except PermissionError:
+        raise LoadError(name, "permission denied", "make the file readable (chmod +r) or run as its owner") from None
+    except OSError as e:
+        raise LoadError(name, f"cannot be read ({e.strerror or e})", "check the file and the disk") from None
+    if len(data) > limit:
+        raise too_big
+    return data
+
+
+def _looks_binary(data: bytes) -> bool:
+    """NUL bytes, or more than 5% control characters in the first 64 KB: not text."""
+    if b"\x00" in data:
+        return True
+    sample = data[:65536]
+    return len(sample) - len(sample.translate(None, _CONTROL)) > 0.05 * len(sample)
+
+
+def _decode(data: bytes, name: str) -> str:
+    """Text of a .txt/.md file: UTF-8 (with or without BOM), UTF-16 with BOM, else cp1252."""
+    binary = LoadError(name, "looks like a binary file, not text",
+                       "check what the file really is and give it its real extension")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise binary from None
+        if _looks_binary(text.encode("utf-8")):
+            raise binary
+        return text
+    if _looks_binary(data):
+        raise binary
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):  # utf-8-sig: UTF-8, BOM or not
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise binary  # unreachable: latin-1 decodes any bytes
+
+
+def _html(data: bytes, name: str) -> str:
+    """Visible text of an HTML page; headings become '#' lines, page furniture is dropped.
+
+    header/footer are dropped only outside <article>/<main>: an article's own header holds
+    its headline.
+    """
+    from bs4 import BeautifulSoup
+    from bs4.element import NavigableString, PreformattedString
+
+    if _looks_binary(data) and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise LoadError(name, "looks like a binary file, not HTML", "check what the file really is")
+    soup = BeautifulSoup(data, "lxml")
+    page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup.find_all(_DROP):
+        tag.decompose()
+    for tag in soup.find_all(["header", "footer"]):
+        if not tag.decomposed and not tag.find_parent(["article", "main"]):
+            tag.decompose()
+    root = soup.body or soup
+    out: list[str] = []
+
+    def walk(node) -> None:
+        for child in node.children:
+            if isinstance(child, PreformattedString):  # comments, doctype, CDATA
+                continue
+            if isinstance(child, NavigableString):
+                out.append(re.sub(r"\s+", " ", str(child)))
+            elif child.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
+                out.append(f"\n\n{'#' * int(child.name[1])} {child.get_text(' ', strip=True)}\n\n")
+            elif child.name == "br":
+                out.append("\n")
+            elif child.name in ("td", "th"):
+                walk(child)
+                out.append(" ")
+            elif child.name in _BLOCK:
+                out.append("\n\n")
+                walk(child)
+                out.append("\n\n")
+            elif child.name not in ("head", "title"):
+                walk(child)
+
+    walk(root)
+    text = _tidy("".join(out))
+    if page_title and not re.search(r"(?m)^# ", text):
+        text = f"# {page_title}\n\n{text}"
+    return text
+
+
+def _tidy(text: str) -> str:
+    """Strip each line, and collapse runs of blank lines into one."""
+    lines = [re.sub(r"[ \t\xa0]+", " ", ln).strip() for ln in text.replace("\x00", "").splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _pdf(data: bytes, name: str) -> str:
+    """Text of every page, pages separated by a blank line."""
+    from pypdf import PdfReader
+
+    if b"%PDF-" not in data[:1024]:
+        raise LoadError(name, "is not a PDF (no %PDF header)", "check what the file really is")
+    if b"%%EOF" not in data[-4096:]:
+        raise LoadError(name, "PDF is truncated (no end-of-file marker)", "download or export it again")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                opened = reader.decrypt("")
+            except Exception:
+                opened = 0
+            if not opened:
+                raise LoadError(name, "PDF is encrypted with a password",
+                                "remove the password (e.g. qpdf --decrypt in.pdf out.pdf) and ingest the result")
+        pages = [_tidy(page.extract_text() or "") for page in reader.pages]
+    except LoadError:
+        raise
+    except Exception as e:
+        raise LoadError(name, f"PDF is corrupt ({type(e).__name__}: {e})", "download or export it again") from None
+    text = "\n\n".join(p for p in pages if p)
+    if not text.strip():
+        raise LoadError(name, "PDF has no extractable text; it may be a scanned image and needs OCR",
+                        "run OCR first (e.g. ocrmypdf in.pdf out.pdf) and ingest the result")
+    return text
+
+
+def _docx(data: bytes, name: str, limit: int) -> str:
+    """Paragraphs and table rows in document order; heading styles become '#' lines."""
+    corrupt = LoadError(name, "is not a valid .docx (corrupt, truncated or not a Word file)",
+                        "open it in Word or LibreOffice and save it again as .docx")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        members = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
+        raise corrupt from None
+    cap = min(_UNZIP_RATIO * limit, _UNZIP_CAP)
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > cap or len(members) > 10_000:
+        raise LoadError(name, f"unpacks to {_size(unpacked)} in {len(members)} parts, over the "
+                        f"{_size(cap)} safety limit (possible zip bomb)", "check where the file came from")
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph as DocxParagraph
+
+    try:
+        if zf.testzip() is not None:
+            raise corrupt
+        doc = docx.Document(io.BytesIO(data))
+        out = []
+        for child in doc.element.body.iterchildren():
+            tag = child.tag.rsplit("}", 1)[-1]
+            if tag == "p":
+                p = DocxParagraph(child, doc)
+                text = re.sub(r"\s+", " ", p.text).strip()
+                style = (p.style.name if p.style is not None else "") or ""
+                level = re.search(r"(\d)", style)
+                if text and style.lower().startswith("heading"):
+                    text = "#" * (int(level.group(1)) if level else 1) + " " + text
+                elif text and style.lower() == "title":
+                    text = "# " + text
+                out.append(text)
+            elif tag == "tbl":
+                for row in Table(child, doc).rows:
+                    cells = list(dict.fromkeys(re.sub(r"\s+", " ", c.text).strip() for c in row.cells))
+                    out.append(" | ".join(c for c in cells if c))
+    except LoadError:
+        raise
+    except Exception:
+        raise corrupt from None
+    return "\n\n".join(t for t in out if t)
+
+
+def _default_limit() -> int:
+    from rag.settings import get_settings
+
+    return int(get_settings().max_file_mb * _MB)
+
+
+def load_file(path: Path, source: str | None = None, *, max_bytes: int | None = None) -> Document:
+    """Read one file into a Document, or raise LoadError saying what is wrong and what to do.
+
+    `source` is the path as the user gave it (default str(path)); it names the file in
+    errors and in citations. `max_bytes` defaults to the RAG_MAX_FILE_MB setting.
+    """
+    path = Path(path)
+    name = source if source is not None else str(path)
+    limit = max_bytes if max_bytes is not None else _default_limit()
+    try:
+        data = _read(path, name, limit)
+        fmt = _FORMAT[path.suffix.lower()]
+        if fmt in ("txt", "md"):
+            text = _decode(data, name)
+        elif fmt == "html":
+            text = _html(data, name)
+        elif fmt == "pdf":
+            text = _pdf(data, name)
+        else:
+            text = _docx(data, name, limit)
+        if not text.strip():
+            raise LoadError(name, "contains no text", "check that the file is not blank")
+        paragraphs, meta = analyse(text, fmt)
+    except LoadError as e:
+        if "\n" in str(e):  # one line, always
+            raise LoadError(name, " ".join(e.reason.split()), " ".join(e.fix.split())) from None
+        raise
+    except Exception as e:  # whatever a parser throws, the caller sees a LoadError
+        raise LoadError(name, f"could not be loaded ({type(e).__name__}: {' '.join(str(e).split())})",
+                        "check the file; if it opens elsewhere, report this as a bug") from None
+    if not paragraphs:
+        raise LoadError(name, "no text left after removing page furniture (menus, banners, footers)",
+                        "check that the file holds the document's text")
+    return Document(
+        id=hashlib.sha256(data).hexdigest(),
+        source=name,
+        title=meta.get("title") or path.stem,
+        text=text,
+        format=fmt,
+        paragraphs=paragraphs,
+        date=meta.get("date"),
+        symbol=meta.get("symbol"),
+        body=meta.get("body"),
+        references=tuple(meta.get("references") or ()),
+    )
