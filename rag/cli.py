@@ -65,6 +65,8 @@ def cli():
       rag ingest docs_raw/          index a folder (incremental: re-run after changes)
       rag search "forced labour"    see which passages match
       rag status                    what is indexed, with which model and settings
+      rag ask "question"            a short answer, every sentence cited and checked
+      rag chat                      a conversation with follow-up questions
 
     The data directory is RAG_HOME (default: .rag in the current directory). Every setting
     can be given as an environment variable RAG_<NAME>; see README.md for the list.
@@ -164,6 +166,115 @@ def status(as_json, verify):
     for d in info["files"]:
         meta = " · ".join(x for x in (d.get("symbol"), d.get("date")) if x)
         click.echo(f"  {d['source']}  ({d['chunks']} chunks){'  ' + meta if meta else ''}")
+
+
+def _print_answer(answer, show_removed: bool = True) -> None:
+    if answer.notice:
+        click.echo(click.style(f"note: {answer.notice}", fg="yellow"), err=True)
+    click.echo(answer.answer)
+    if answer.citations:
+        click.echo("\nSources:")
+    for c in answer.citations:
+        meta = " · ".join(x for x in (c.symbol, c.date) if x)
+        where = f"{c.source}:{c.start}-{c.end}" + (f" ¶{c.paragraph}" if c.paragraph else "")
+        click.echo(f"  [{c.n}] {c.title}" + (f" ({meta})" if meta else ""))
+        click.echo(f"      {where}" + (f"  § {c.section}" if c.section else ""))
+        click.echo(f"      “{' '.join(c.quote.split())}”")
+    if show_removed and answer.removed:
+        click.echo(click.style(f"\nRemoved {len(answer.removed)} unsupported sentence(s):", fg="yellow"), err=True)
+        for r in answer.removed:
+            click.echo(click.style(f"  - {r.text} ({r.reason})", fg="yellow"), err=True)
+
+
+def _run(assistant, question: str, *, as_json: bool, stream: bool, **kw):
+    """Ask, streaming progress and draft tokens to stderr when it is a terminal."""
+    answer = None
+    drafting = False
+    for ev in assistant.events(question, **kw):
+        if ev["event"] == "status" and stream:
+            click.echo(click.style(f"… {ev['stage']}", dim=True), err=True)
+        elif ev["event"] == "token" and stream:
+            drafting = True
+            click.echo(click.style(ev["text"], dim=True), err=True, nl=False)
+        elif ev["event"] == "answer":
+            answer = ev["answer"]
+    if drafting:
+        click.echo(click.style("\n… verified answer:", dim=True), err=True)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_answer(answer)
+    return answer
+
+
+mode_option = click.option("--mode", type=click.Choice(["generate", "quote"]), default=None,
+                           help="generate: the LLM writes a cited answer (default, RAG_MODE); "
+                           "quote: best sentences quoted verbatim, no LLM.")
+
+
+@cli.command()
+@click.argument("question")
+@mode_option
+@click.option("--k", "k", type=click.IntRange(1, 20), default=None, help="Passages given to the model (RAG_K).")
+@filter_option
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object (schema in README).")
+def ask(question, mode, k, filters, as_json):
+    """Answer QUESTION from the indexed documents, every sentence cited and checked.
+
+    Each sentence is verified against the passage it cites: figures, quoted words and names
+    must appear there, and the passage must say the same thing. A wrongly cited sentence is
+    re-cited to the passage that supports it; an unsupported one is removed (RAG_UNSUPPORTED=flag
+    keeps it, marked). When nothing is supported the answer is "The documents do not say."
+    If the LLM cannot be reached, the answer falls back to quoted passages and says so.
+
+    \b
+    Examples:
+      rag ask "How many States Parties does the Trafficking in Persons Protocol have?"
+      rag ask "What did Sweden do in 1999?" --mode quote
+      rag ask "What did the hearing recommend on technology?" --filter doc=hearing --json
+    """
+    from rag.pipeline import Assistant
+
+    settings = get_settings()
+    _run(Assistant(settings), question, as_json=as_json, stream=sys.stderr.isatty() and not as_json,
+         mode=mode, k=k, flt=parse_filters(filters))
+
+
+@cli.command()
+@mode_option
+@filter_option
+def chat(mode, filters):
+    """A conversation in the terminal; follow-up questions are understood.
+
+    Type a question and press Enter. /quote and /generate switch modes, /clear forgets the
+    conversation, /quit (or Ctrl-D) leaves.
+    """
+    from rag.pipeline import Assistant
+
+    assistant = Assistant(get_settings())
+    flt = parse_filters(filters)
+    history: list[dict] = []
+    click.echo("Ask about the documents. /quit to leave, /clear to start over, /quote or /generate to switch mode.")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            click.echo()
+            return
+        if not question:
+            continue
+        if question in ("/quit", "/exit"):
+            return
+        if question == "/clear":
+            history.clear()
+            click.echo("(conversation cleared)")
+            continue
+        if question in ("/quote", "/generate"):
+            mode = question[1:]
+            click.echo(f"(mode: {mode})")
+            continue
+        answer = _run(assistant, question, as_json=False, stream=True, mode=mode, flt=flt, history=history)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
 
 
 def main(argv: list[str] | None = None) -> None:

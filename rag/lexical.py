@@ -66,3 +66,21 @@ class BM25Index:
             return np.zeros(n, dtype=np.float32)
         weight = None if mask is None else mask.astype(np.float32)
         return np.asarray(self._model.get_scores(terms, weight_mask=weight), dtype=np.float32)
+
+
+_FUNCTION_WORDS = frozenset(_stem for _stem in (
+    "what did do does done doing how many much which who whom whose when where why would could should can may "
+    "might must shall has have had been being were am i you he she we us our your his her its them those from "
+    "about also any some all each other than so very just only over under again further once here there "
+    "tell say says said according state stated mention mentioned"
+).split())
+
+
+def content_terms(text: str) -> set[str]:
+    """Stemmed terms that carry meaning: BM25 terms minus question words and auxiliaries.
+
+    Used to measure how much of a question or claim a sentence covers.
+    """
+    stop = _stopwords() | _FUNCTION_WORDS
+    words = [w for w in _WORD.findall(text.lower()) if w not in stop]
+    return set(_stemmer().stemWords(words))

@@ -75,6 +75,20 @@ class Settings(BaseSettings):
     llm_ctx: int = Field(4096, ge=512, description="Context window of the embedded LLM, in tokens.")
     llm_max_tokens: int = Field(350, ge=16, description="Maximum tokens generated per answer.")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    # --- answering ---
+    mode: Literal["generate", "quote"] = Field(
+        "generate", description="'generate': the LLM writes a cited answer; 'quote': best sentences quoted verbatim, no LLM."
+    )
+    unsupported: Literal["remove", "flag"] = Field(
+        "remove", description="What happens to an answer sentence no source supports: removed, or kept and flagged."
+    )
+    judge: bool = Field(True, description="Ask the LLM yes/no when the evidence score is borderline.")
+    context_sentences: int = Field(
+        3, ge=1, le=50, description="Most relevant sentences of each passage shown to the LLM (shorter prompt, faster)."
+    )
+    quote_threshold: float = Field(
+        0.5, ge=0, le=1, description="Quote mode refuses when no sentence scores this much against the question."
+    )
     models_dir_override: Path | None = Field(
         None,
         alias="RAG_MODELS_DIR",

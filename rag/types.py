@@ -165,3 +165,78 @@ class SearchFilter:
             if self.date_to and doc.date > self.date_to:
                 return False
         return True
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One cited span: resolves to a document, its metadata, and exact offsets in its text."""
+
+    n: int
+    source: str
+    doc_id: str
+    chunk_id: str
+    title: str
+    symbol: str | None
+    date: str | None
+    section: str | None
+    paragraph: int | None
+    quote: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """A sentence of the answer, the citation numbers it carries, and the verifier's verdict."""
+
+    text: str
+    citations: tuple[int, ...]
+    supported: bool
+    score: float = 0.0
+    reason: str = ""  # e.g. "repaired: cited [2], supported by [1]" or "number 1.4 not in any source"
+
+    def to_dict(self) -> dict:
+        return {
+            "text": self.text,
+            "citations": list(self.citations),
+            "supported": self.supported,
+            "score": round(self.score, 3),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `ask` returns: the answer text with [n] markers, its sentences and citations."""
+
+    question: str
+    answer: str
+    refused: bool
+    mode: str  # "generate" or "quote"
+    model: str | None
+    sentences: tuple[AnswerSentence, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    removed: tuple[AnswerSentence, ...] = ()  # generated sentences the verifier dropped
+    timings: dict = field(default_factory=dict)  # ms: retrieve, generate, verify, total
+    standalone_question: str | None = None  # the follow-up rewritten for retrieval
+    notice: str | None = None  # e.g. why quote mode was used instead of the LLM
+    raw: str | None = None  # the model's unverified text
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "mode": self.mode,
+            "model": self.model,
+            "sentences": [s.to_dict() for s in self.sentences],
+            "citations": [c.to_dict() for c in self.citations],
+            "removed": [s.to_dict() for s in self.removed],
+            "timings": {k: round(v, 1) for k, v in self.timings.items()},
+            "standalone_question": self.standalone_question,
+            "notice": self.notice,
+            "raw": self.raw,
+        }

@@ -1,0 +1,168 @@
+"""Citations made by code: parse the model's markers, verify, repair, number and resolve them.
+
+The model sees sources numbered 1..k and writes markers. Here each answer sentence is split
+from its markers; markers outside 1..k are dropped; every sentence is checked against every
+retrieved passage; a sentence keeps the cited sources that support it, or is re-cited to the
+passage that supports it best ("repaired"), or is removed (or flagged, by setting) when no
+passage supports it. Citation numbers in the final answer are assigned by first appearance
+and each resolves to a document, its metadata and the exact quoted span.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.prompt import REFUSAL
+from rag.sentences import split_sentences
+from rag.types import AnswerSentence, Citation, Document, Hit
+from rag.verify import EvidenceVerifier, Passage, Support
+
+_MARKER = re.compile(r"\[\s*(?:sources?\s*)?(\d{1,2}(?:\s*(?:,|;|and|-|–)\s*\d{1,2})*)\s*\]|【(\d{1,2})】", re.I)
+_PAREN_MARKER = re.compile(r"\(\s*(?:sources?\s*)?(\d)\s*\)", re.I)
+_FILLER_TAIL = re.compile(
+    r"[,;]?\s*\(?\b(?:as (?:stated|mentioned|noted|reported|shown|described|indicated) (?:in|by)|according to|see|from)"
+    r"(?:\s+(?:the\s+)?sources?)?\s*\)?\s*([.!?]?)\s*$", re.I)
+_FILLER_HEAD = re.compile(r"^(?:according to|as (?:stated|noted|mentioned) in|based on|from)\s*(?:the\s+)?"
+                          r"(?:sources?|passages?|documents?)?\s*,?\s*", re.I)
+_REFUSALS = re.compile(r"documents? do(?:es)? not say|sources? do(?:es)? not (?:say|contain|mention|provide|state)"
+                       r"|no information (?:is|was)? ?(?:provided|given|available)|not (?:mentioned|stated|provided) in the sources",
+                       re.I)
+
+
+@dataclass
+class Draft:
+    """A generated sentence before verification: clean text and the source numbers it named."""
+
+    text: str
+    cited: list[int]
+    dropped: list[int]
+
+
+def _numbers(group: str) -> list[int]:
+    out: list[int] = []
+    for part in re.split(r"\s*(?:,|;|and)\s*", group):
+        if re.fullmatch(r"\d+\s*[-–]\s*\d+", part):
+            a, b = (int(x) for x in re.split(r"[-–]", part))
+            out.extend(range(a, min(b, a + 10) + 1))
+        elif part.strip().isdigit():
+            out.append(int(part))
+    return out
+
+
+def is_refusal(text: str) -> bool:
+    return bool(_REFUSALS.search(text)) or text.strip() == REFUSAL
+
+
+def parse(raw: str, k: int) -> list[Draft]:
+    """Split generated text into sentences with their source numbers (1..k); others are dropped."""
+    drafts: list[Draft] = []
+    for s, e in split_sentences(raw):
+        piece = raw[s:e]
+        found: list[int] = []
+        for m in _MARKER.finditer(piece):
+            found.extend(_numbers(m.group(1) or m.group(2)))
+        text = _MARKER.sub("", piece)
+        if not found:
+            for m in _PAREN_MARKER.finditer(text):
+                if 1 <= int(m.group(1)) <= k:
+                    found.append(int(m.group(1)))
+            text = _PAREN_MARKER.sub(lambda m: "" if 1 <= int(m.group(1)) <= k else m.group(0), text)
+        text = _clean(text)
+        if not re.search(r"\w", text):  # a bare marker after the full stop belongs to the previous sentence
+            if drafts:
+                drafts[-1].cited.extend(n for n in found if 1 <= n <= k and n not in drafts[-1].cited)
+            continue
+        valid = list(dict.fromkeys(n for n in found if 1 <= n <= k))
+        drafts.append(Draft(text, valid, [n for n in found if not 1 <= n <= k]))
+    return drafts
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
+    text = _FILLER_TAIL.sub(lambda m: m.group(1) or ".", text).strip()
+    text = _FILLER_HEAD.sub("", text).strip()
+    if text and text[0].islower():
+        text = text[0].upper() + text[1:]
+    if text and text[-1] not in ".!?\"”’)":
+        text += "."
+    return text
+
+
+def passages_for(hits: list[Hit], documents: dict[str, Document]) -> list[Passage]:
+    out = []
+    for h in hits:
+        doc = documents[h.chunk.doc_id]
+        out.append(Passage(doc.text, h.chunk.start, h.chunk.end, doc.title))
+    return out
+
+
+class CitationBook:
+    """Numbers citations by first use; one number per (document, quoted span)."""
+
+    def __init__(self, hits: list[Hit], documents: dict[str, Document]):
+        self.hits, self.documents = hits, documents
+        self.citations: list[Citation] = []
+        self._by_key: dict[tuple, int] = {}
+
+    def cite(self, hit_index: int, support: Support) -> int:
+        hit = self.hits[hit_index]
+        key = (hit.chunk.doc_id, support.start, support.end)
+        if key not in self._by_key:
+            doc = self.documents[hit.chunk.doc_id]
+            para = doc.paragraph_at(support.start)
+            n = len(self.citations) + 1
+            self.citations.append(Citation(
+                n=n, source=doc.source, doc_id=doc.id, chunk_id=hit.chunk.id, title=doc.title,
+                symbol=doc.symbol, date=doc.date, section=(para.section if para else hit.chunk.section),
+                paragraph=(para.n if para else hit.chunk.paragraph), quote=doc.text[support.start : support.end],
+                start=support.start, end=support.end,
+            ))
+            self._by_key[key] = n
+        return self._by_key[key]
+
+
+def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Document],
+                  verifier: EvidenceVerifier, policy: str = "remove"):
+    """Verify and cite each draft sentence. Returns (kept sentences, removed sentences, citations)."""
+    drafts = [d for d in drafts if not is_refusal(d.text)]
+    book = CitationBook(hits, documents)
+    matrix = verifier.assess([d.text for d in drafts], passages_for(hits, documents))
+    kept: list[AnswerSentence] = []
+    removed: list[AnswerSentence] = []
+    for d, row in zip(drafts, matrix):
+        ok_cited = [n for n in d.cited if row[n - 1].supported]
+        notes = [f"dropped marker [{n}]: no such source" for n in d.dropped]
+        if ok_cited:
+            bad = [n for n in d.cited if n not in ok_cited]
+            if bad:
+                notes.append("dropped " + ", ".join(f"[{n}]" for n in bad) + ": does not support the sentence")
+            nums = tuple(book.cite(n - 1, row[n - 1]) for n in ok_cited)
+            kept.append(AnswerSentence(d.text, nums, True, max(row[n - 1].score for n in ok_cited), "; ".join(notes)))
+            continue
+        candidates = [j for j, sup in enumerate(row) if sup.supported]
+        if candidates:
+            j = max(candidates, key=lambda j: row[j].score)
+            was = ", ".join(f"[{n}]" for n in d.cited) or "nothing"
+            notes.append(f"repaired: cited {was}, supported by source {j + 1}")
+            kept.append(AnswerSentence(d.text, (book.cite(j, row[j]),), True, row[j].score, "; ".join(notes)))
+            continue
+        look = [row[n - 1] for n in d.cited] or row
+        best = max(look, key=lambda s: s.score) if look else None
+        why = "; ".join(best.reasons) if best and best.reasons else "no source supports it"
+        sentence = AnswerSentence(d.text, (), False, best.score if best else 0.0, why)
+        (kept if policy == "flag" else removed).append(sentence)
+    return kept, removed, book.citations
+
+
+def render(sentences: list[AnswerSentence]) -> str:
+    """Answer text with markers after each sentence; unsupported (flagged) ones marked [unverified]."""
+    parts = []
+    for s in sentences:
+        marks = "".join(f"[{n}]" for n in s.citations) if s.supported else "[unverified]"
+        body = s.text
+        if body and body[-1] in ".!?":
+            parts.append(f"{body[:-1]} {marks}{body[-1]}")
+        else:
+            parts.append(f"{body} {marks}")
+    return " ".join(parts)

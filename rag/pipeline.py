@@ -1,0 +1,164 @@
+"""The one place where the roles are wired: retrieve -> (rewrite) -> generate -> verify -> cite.
+
+`Assistant` is the Python API shared by the CLI, the UI, the eval harness and the HTTP server.
+`events()` streams progress and tokens; `ask()` returns the final, verified `Answer`.
+Heavy parts (index, embedder, LLM server) are created lazily on first use.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Iterator
+
+from embeddings import Embedder, get_embedder
+from rag.citations import is_refusal, parse, render, verify_drafts
+from rag.errors import LLMUnavailable
+from rag.prompt import REFUSAL, answer_messages, rewrite_messages
+from rag.quote import compress, quote_answer, rank_sentences
+from rag.retrieve import HybridRetriever, Retriever
+from rag.settings import Settings
+from rag.types import Answer, SearchFilter
+from rag.verify import EvidenceVerifier, LLMJudge
+
+_FOLLOW_UP = re.compile(r"^(?:and|but|what about|how about|also|so|then)\b|\b(?:it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
+
+
+class Assistant:
+    def __init__(self, settings: Settings, retriever: Retriever | None = None, generator=None,
+                 embedder: Embedder | None = None):
+        self.settings = settings
+        self._retriever = retriever
+        self._generator = generator
+        self._embedder = embedder
+
+    # --- lazily built parts ---
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.settings.embedding_model)
+        return self._embedder
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self._retriever = HybridRetriever(self.settings, embedder=self.embedder)
+        return self._retriever
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            from rag.generate import make_generator
+
+            self._generator = make_generator(self.settings)
+        return self._generator
+
+    def documents(self) -> dict:
+        return self.retriever.index.documents
+
+    # --- the API ---
+    def ask(self, question: str, **kw) -> Answer:
+        answer = None
+        for ev in self.events(question, **kw):
+            if ev["event"] == "answer":
+                answer = ev["answer"]
+        return answer
+
+    def events(self, question: str, *, history: list[dict] | None = None, mode: str | None = None,
+               k: int | None = None, flt: SearchFilter | None = None) -> Iterator[dict]:
+        """Yield {"event": "status", "stage"}, {"event": "token", "text"} and finally {"event": "answer"}."""
+        question = " ".join(question.split())
+        if not question:
+            raise ValueError("Ask a question: the text is empty.")
+        mode = mode or self.settings.mode
+        k = k or self.settings.k
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        notice = None
+        standalone = None
+        if history:
+            yield {"event": "status", "stage": "rewriting"}
+            standalone, notice = self._standalone(question, history, mode)
+            timings["rewrite"] = _ms(t0)
+        query = standalone or question
+        yield {"event": "status", "stage": "retrieving"}
+        t = time.perf_counter()
+        hits = self.retriever.search(query, k, flt)
+        documents = self.documents()
+        ranked = rank_sentences(query, hits, documents, self.embedder) if hits else []
+        timings["retrieve"] = _ms(t)
+        model = None
+        raw = None
+        if mode == "generate" and hits:
+            yield {"event": "status", "stage": "generating"}
+            t = time.perf_counter()
+            try:
+                gen = self.generator
+                model = gen.model
+                texts = compress(ranked, hits, documents, self.settings.context_sentences)
+                msgs = answer_messages(query, hits, texts)
+                parts = []
+                for delta in gen.stream(msgs, max_tokens=self.settings.llm_max_tokens,
+                                        temperature=self.settings.llm_temperature):
+                    parts.append(delta)
+                    yield {"event": "token", "text": delta}
+                raw = "".join(parts)
+            except LLMUnavailable as e:
+                notice = f"The language model did not answer ({e}); showing quoted passages instead."
+                mode = "quote"
+                model = None
+            timings["generate"] = _ms(t)
+        yield {"event": "status", "stage": "verifying"}
+        t = time.perf_counter()
+        removed: list = []
+        if not hits:
+            sentences, citations = [], []
+        elif mode == "quote":
+            sentences, citations = quote_answer(ranked, hits, documents, self.settings.quote_threshold)
+        else:
+            judge = LLMJudge(self._generator) if self.settings.judge and self._generator else None
+            verifier = EvidenceVerifier(self.embedder, judge)
+            drafts = parse(raw or "", len(hits))
+            sentences, removed, citations = verify_drafts(drafts, hits, documents, verifier,
+                                                          self.settings.unsupported)
+        timings["verify"] = _ms(t)
+        refused = not any(s.supported for s in sentences)
+        if refused:
+            sentences, citations = [], []
+        timings["total"] = _ms(t0)
+        answer = Answer(
+            question=question,
+            answer=REFUSAL if refused else render(sentences),
+            refused=refused,
+            mode=mode,
+            model=model,
+            sentences=tuple(sentences),
+            citations=tuple(citations),
+            removed=tuple(removed),
+            timings=timings,
+            standalone_question=standalone,
+            notice=notice,
+            raw=raw,
+        )
+        yield {"event": "answer", "answer": answer}
+
+    def _standalone(self, question: str, history: list[dict], mode: str) -> tuple[str | None, str | None]:
+        """A follow-up rewritten to stand alone: by the LLM in generate mode, else by a simple rule."""
+        last_user = next((m["content"] for m in reversed(history) if m.get("role") == "user"), None)
+        if not last_user:
+            return None, None
+        if mode == "generate":
+            try:
+                out = self.generator.complete(rewrite_messages(question, history), max_tokens=60, temperature=0.0)
+                out = " ".join(out.strip().strip('"').split())
+                if 3 <= len(out.split()) <= 60 and not is_refusal(out):
+                    return out, None
+            except LLMUnavailable:
+                pass
+        if _FOLLOW_UP.search(question) or len(question.split()) <= 6:
+            return f"{last_user} {question}", None
+        return None, None
+
+
+def _ms(t: float) -> float:
+    return (time.perf_counter() - t) * 1000.0

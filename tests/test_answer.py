@@ -1,0 +1,158 @@
+"""Answer assembly on the real corpus index and real embedder, with a scripted LLM reply.
+
+The scripted generator stands in for the model's text only, so that each failure the real
+model shows (wrong marker, invented figure, marker it was never given) is produced on
+purpose; verification, repair and citation run for real.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.errors import LLMUnavailable
+from rag.generate import ScriptedGenerator
+from rag.ingest import ingest
+from rag.pipeline import Assistant
+from rag.prompt import REFUSAL, SYSTEM, answer_messages
+from rag.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, real_embedder):
+    home = tmp_path_factory.mktemp("home")
+    ingest([ROOT / "docs_raw"], Settings(home=home), embedder=real_embedder, progress=False)
+    return home
+
+
+def _source_with(messages, needle: str) -> int:
+    """The number the prompt gave to the source containing `needle`."""
+    user = messages[-1]["content"]
+    for m in re.finditer(r"^\[(\d+)\] .*?\n<<<\n(.*?)\n>>>", user, re.S | re.M):
+        if needle in m.group(2):
+            return int(m.group(1))
+    raise AssertionError(f"no source contains {needle!r}")
+
+
+def _assistant(home, real_embedder, reply, **settings):
+    s = Settings(home=home, judge=False, **settings)
+    return Assistant(s, generator=ScriptedGenerator(reply), embedder=real_embedder)
+
+
+def _check_offsets(answer):
+    for c in answer.citations:
+        assert (ROOT / c.source).read_text(encoding="utf-8")[c.start : c.end] == c.quote
+
+
+QUESTION = "How many States Parties does the Trafficking in Persons Protocol have?"
+
+
+def test_wrong_marker_repaired(home, real_embedder):
+    def reply(messages):
+        right = _source_with(messages, "185 States Parties")
+        wrong = 1 if right != 1 else 2
+        return f"The Trafficking in Persons Protocol has 185 States Parties [{wrong}]."
+
+    ans = _assistant(home, real_embedder, reply).ask(QUESTION)
+    assert not ans.refused
+    [sentence] = ans.sentences
+    assert sentence.supported and "repaired" in sentence.reason
+    [cit] = ans.citations
+    assert cit.source.endswith("SG-SM-22926-secretary-general-remarks.txt")
+    assert "185 States Parties" in cit.quote and cit.symbol == "SG/SM/22926"
+    assert ans.answer == "The Trafficking in Persons Protocol has 185 States Parties [1]."
+    _check_offsets(ans)
+
+
+def test_invented_number_removed(home, real_embedder):
+    def reply(messages):
+        n = _source_with(messages, "185 States Parties")
+        return (f"The Trafficking in Persons Protocol has 185 States Parties [{n}]. "
+                f"Its annual budget is $4.2 billion [{n}].")
+
+    ans = _assistant(home, real_embedder, reply).ask(QUESTION)
+    assert [s.text for s in ans.sentences] == ["The Trafficking in Persons Protocol has 185 States Parties."]
+    [gone] = ans.removed
+    assert "4.2" in gone.text and "number 4.2" in gone.reason
+    assert "4.2" not in ans.answer
+
+
+def test_nothing_supported_becomes_the_refusal(home, real_embedder):
+    ans = _assistant(home, real_embedder, "The population of Ghana is 30 million [1].").ask(
+        "What is the population of Ghana?")
+    assert ans.refused and ans.answer == REFUSAL
+    assert not ans.citations and len(ans.removed) == 1
+
+
+def test_model_refusal_kept(home, real_embedder):
+    ans = _assistant(home, real_embedder, REFUSAL).ask("What is UNODC's budget for 2026?")
+    assert ans.refused and ans.answer == REFUSAL and not ans.removed
+
+
+def test_marker_not_issued_is_dropped(home, real_embedder):
+    def reply(messages):
+        n = _source_with(messages, "185 States Parties")
+        return f"The Protocol now has 185 States Parties [{n}][9]."
+
+    ans = _assistant(home, real_embedder, reply).ask(QUESTION)
+    [s] = ans.sentences
+    assert s.citations == (1,) and "dropped marker [9]" in s.reason
+    assert "[9]" not in ans.answer
+
+
+def test_flag_policy_keeps_and_marks_unsupported(home, real_embedder):
+    def reply(messages):
+        n = _source_with(messages, "185 States Parties")
+        return f"The Protocol has 185 States Parties [{n}]. It was signed by 300 States [{n}]."
+
+    ans = _assistant(home, real_embedder, reply, unsupported="flag").ask(QUESTION)
+    assert [s.supported for s in ans.sentences] == [True, False]
+    assert "[unverified]" in ans.answer and not ans.removed
+
+
+def test_llm_down_falls_back_to_quotes(home, real_embedder):
+    gen_error = LLMUnavailable("http://127.0.0.1:9/v1 refused the connection")
+    ans = _assistant(home, real_embedder, [gen_error]).ask(QUESTION)
+    assert ans.mode == "quote" and ans.notice and "did not answer" in ans.notice
+    assert not ans.refused and "185 States Parties" in ans.answer
+    _check_offsets(ans)
+
+
+def test_quote_mode_needs_no_llm(home, real_embedder):
+    s = Settings(home=home, mode="quote")
+    ans = Assistant(s, generator=ScriptedGenerator([]), embedder=real_embedder).ask(
+        "Which country was the first to criminalize the purchase of sexual services?")
+    assert ans.mode == "quote" and ans.model is None
+    assert any("Sweden" in c.quote for c in ans.citations)
+    _check_offsets(ans)
+    unanswerable = Assistant(s, embedder=real_embedder).ask("What is the population of Ghana?")
+    assert unanswerable.refused
+
+
+def test_follow_up_rewritten_before_retrieval(home, real_embedder):
+    standalone = "How many States Parties does the Trafficking in Persons Protocol have?"
+    gen = ScriptedGenerator([standalone, "It has 185 States Parties [1]."])
+    ans = Assistant(Settings(home=home, judge=False), generator=gen, embedder=real_embedder).ask(
+        "And how many parties does it have?",
+        history=[{"role": "user", "content": "What is the Trafficking in Persons Protocol?"},
+                 {"role": "assistant", "content": "A supplement to the Convention against Transnational Organized Crime."}])
+    assert ans.standalone_question == standalone
+    assert "Conversation" in gen.calls[0]["messages"][-1]["content"]
+    assert any("185 States Parties" in c.quote for c in ans.citations)
+
+
+def test_prompt_layout_and_shared_refusal(home, real_embedder):
+    from rag.retrieve import HybridRetriever
+
+    hits = HybridRetriever(Settings(home=home), embedder=real_embedder).search(QUESTION, 3)
+    msgs = answer_messages(QUESTION, hits)
+    assert REFUSAL in SYSTEM and msgs[0]["content"] == SYSTEM
+    user = msgs[1]["content"]
+    assert user.index("[1]") < user.index("[2]") < user.index("[3]") < user.index("Question:")
+    assert user.count("<<<") == 3  # document text is fenced as data
