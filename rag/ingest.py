@@ -293,3 +293,33 @@ def index_documents(docs: list[Document], settings: Settings, *, embedder: Embed
     idir = IndexDir(settings.index_dir)
     with idir.writer_lock(wait=30):
         return write_version(idir, settings, embedder.name, docs, chunks, vectors, texts, {})
+
+
+def remove_documents(sources: list[str], settings: Settings) -> list[str]:
+    """Remove documents from the index by source path (as listed by `rag status`) or document id.
+
+    Writes a new version without them (their files on disk are not touched). Returns the sources
+    removed; unknown names raise a ConfigError listing what is indexed.
+    """
+    from rag.errors import ConfigError
+
+    idir = IndexDir(settings.index_dir)
+    with idir.writer_lock(wait=30):
+        old = Index.load(settings)
+        files = dict(old.manifest.get("files", {}))
+        by_name = {d.source: d.id for d in old.documents.values()} | {d.id: d.id for d in old.documents.values()}
+        unknown = [s for s in sources if os.path.normpath(s) not in by_name and s not in by_name]
+        if unknown:
+            raise ConfigError(f"Not in the index: {', '.join(unknown)}. See the indexed sources with: rag status")
+        drop = {by_name.get(os.path.normpath(s), by_name.get(s)) for s in sources}
+        rows = [i for i, c in enumerate(old.chunks) if c.doc_id not in drop]
+        chunks = [old.chunks[i] for i in rows]
+        docs = [d for d in old.documents.values() if d.id not in drop]
+        vectors = (old.vectors.reconstruct_batch(np.array(rows, dtype=np.int64)) if rows
+                   else np.zeros((0, old.manifest["dimension"]), dtype=np.float32))
+        keep = {d.id: d for d in docs}
+        texts = [index_text(c, keep[c.doc_id]) for c in chunks]
+        removed = [d.source for d in old.documents.values() if d.id in drop]
+        files = {src: info for src, info in files.items() if info.get("doc_id", info.get("sha256")) not in drop}
+        write_version(idir, settings, old.manifest["model"], docs, chunks, vectors, texts, files)
+        return removed
