@@ -127,12 +127,17 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
     """Verify and cite each draft sentence. Returns (kept sentences, removed sentences, citations)."""
     drafts = [d for d in drafts if not is_refusal(d.text)]
     book = CitationBook(hits, documents)
-    matrix = verifier.assess([d.text for d in drafts], passages_for(hits, documents))
+    passages = passages_for(hits, documents)
+    matrix = verifier.assess([d.text for d in drafts], passages)
     kept: list[AnswerSentence] = []
     removed: list[AnswerSentence] = []
     for d, row in zip(drafts, matrix):
-        ok_cited = [n for n in d.cited if row[n - 1].supported]
+        def settle(j: int) -> Support:
+            row[j] = verifier.resolve(d.text, passages[j], row[j])
+            return row[j]
+
         notes = [f"dropped marker [{n}]: no such source" for n in d.dropped]
+        ok_cited = [n for n in d.cited if settle(n - 1).supported]
         if ok_cited:
             bad = [n for n in d.cited if n not in ok_cited]
             if bad:
@@ -140,9 +145,11 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
             nums = tuple(book.cite(n - 1, row[n - 1]) for n in ok_cited)
             kept.append(AnswerSentence(d.text, nums, True, max(row[n - 1].score for n in ok_cited), "; ".join(notes)))
             continue
-        candidates = [j for j, sup in enumerate(row) if sup.supported]
-        if candidates:
-            j = max(candidates, key=lambda j: row[j].score)
+        # another retrieved passage may support it: try the most similar ones (at most 2 judge calls)
+        others = sorted((j for j in range(len(row)) if j + 1 not in d.cited and row[j].supported is not False),
+                        key=lambda j: -row[j].score)[:2]
+        j = next((j for j in others if settle(j).supported), None)
+        if j is not None:
             was = ", ".join(f"[{n}]" for n in d.cited) or "nothing"
             notes.append(f"repaired: cited {was}, supported by source {j + 1}")
             kept.append(AnswerSentence(d.text, (book.cite(j, row[j]),), True, row[j].score, "; ".join(notes)))

@@ -277,6 +277,45 @@ def chat(mode, filters):
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
 
 
+@cli.group()
+def llm():
+    """The embedded LLM server (llama-cpp-python on loopback, started on first use)."""
+
+
+@llm.command("start")
+def llm_start():
+    """Assemble the packaged model if needed and start (or reuse) the server."""
+    from rag.llm_server import EmbeddedServer
+
+    url = EmbeddedServer(get_settings()).ensure_running()
+    click.echo(f"Embedded LLM ready at {url}")
+
+
+@llm.command("stop")
+def llm_stop():
+    """Stop the embedded server if it runs."""
+    from rag.llm_server import EmbeddedServer
+
+    click.echo("Stopped." if EmbeddedServer(get_settings()).stop() else "No embedded server was running.")
+
+
+@llm.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def llm_status(as_json):
+    """Whether the embedded server runs, where, and with which model."""
+    from rag.llm_server import EmbeddedServer
+
+    settings = get_settings()
+    info = EmbeddedServer(settings).status()
+    if settings.llm_base_url:
+        info["note"] = f"RAG_LLM_BASE_URL is set: answers use {settings.llm_base_url}, not the embedded server"
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for key, val in info.items():
+        click.echo(f"{key + ':':<12} {val}")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="rag", standalone_mode=False)

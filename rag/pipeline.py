@@ -95,8 +95,9 @@ class Assistant:
             try:
                 gen = self.generator
                 model = gen.model
-                texts = compress(ranked, hits, documents, self.settings.context_sentences)
-                msgs = answer_messages(query, hits, texts)
+                shown = hits[: self.settings.llm_sources]
+                texts = compress(ranked, shown, documents, self.settings.context_sentences)
+                msgs = answer_messages(query, shown, texts)
                 parts = []
                 for delta in gen.stream(msgs, max_tokens=self.settings.llm_max_tokens,
                                         temperature=self.settings.llm_temperature):
@@ -118,7 +119,7 @@ class Assistant:
         else:
             judge = LLMJudge(self._generator) if self.settings.judge and self._generator else None
             verifier = EvidenceVerifier(self.embedder, judge)
-            drafts = parse(raw or "", len(hits))
+            drafts = parse(raw or "", min(len(hits), self.settings.llm_sources))
             sentences, removed, citations = verify_drafts(drafts, hits, documents, verifier,
                                                           self.settings.unsupported)
         timings["verify"] = _ms(t)

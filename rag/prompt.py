@@ -8,7 +8,19 @@ Document text is fenced as data: instructions inside a document are not instruct
 
 from __future__ import annotations
 
+import re
+
 from rag.types import Hit
+
+# Text in a document that addresses an AI model is shown to the model as a placeholder: the
+# document stays intact everywhere else (index, citations, UI), only the prompt is defused.
+_INJECTION = re.compile(
+    r"[^.!?\n]*\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(?:previous|prior|above|earlier|all|your)\b"
+    r"[^.!?\n]{0,40}\b(?:instructions?|rules?|prompts?|directions?)\b[^.!?\n]*[.!?]?"
+    r"|[^.!?\n]*\b(?:system prompt|you are now|as an ai|language model|assistant must|new instructions?)\b[^.!?\n]*[.!?]?",
+    re.I,
+)
+INJECTION_PLACEHOLDER = "[text addressed to an AI assistant, omitted]"
 
 REFUSAL = "The documents do not say."
 
@@ -24,9 +36,10 @@ REWRITE = """Rewrite the user's last question as one standalone question that ca
 
 def format_source(n: int, hit: Hit, text: str | None = None) -> str:
     """Source n as the model sees it: a short label, then the (possibly excerpted) text fenced as data."""
-    title = hit.title if len(hit.title.split()) <= 14 else " ".join(hit.title.split()[:14]) + "…"
+    title = hit.title if len(hit.title.split()) <= 10 else " ".join(hit.title.split()[:10]) + "…"
     label = " · ".join(x for x in (title, hit.symbol, hit.date) if x)
     body = " ".join((text if text is not None else hit.chunk.text).split())
+    body = _INJECTION.sub(" " + INJECTION_PLACEHOLDER, body).strip()
     return f"[{n}] {label}\n<<<\n{body}\n>>>"
 
 

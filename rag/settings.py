@@ -83,8 +83,12 @@ class Settings(BaseSettings):
         "remove", description="What happens to an answer sentence no source supports: removed, or kept and flagged."
     )
     judge: bool = Field(True, description="Ask the LLM yes/no when the evidence score is borderline.")
+    llm_sources: int = Field(
+        4, ge=1, le=20,
+        description="Best passages shown to the LLM; all k retrieved passages are still used to check and repair citations.",
+    )
     context_sentences: int = Field(
-        3, ge=1, le=50, description="Most relevant sentences of each passage shown to the LLM (shorter prompt, faster)."
+        2, ge=1, le=50, description="Most relevant sentences of each passage shown to the LLM (shorter prompt, faster)."
     )
     quote_threshold: float = Field(
         0.5, ge=0, le=1, description="Quote mode refuses when no sentence scores this much against the question."

@@ -8,8 +8,9 @@ For each (claim, passage) pair:
 2. Evidence score on the best window of one or two passage sentences:
    0.5 * cosine(claim, window) + 0.5 * share of the claim's content terms in the window.
    Above `hi` supported, below `lo` not.
-3. Between the two, a `Judge` (the LLM asked yes/no) decides when one is available;
-   otherwise the midpoint does.
+3. Between `lo` and `verbatim` (near-identical wording), a `Judge` (the LLM asked yes/no)
+   decides when one is available, because similarity cannot see negation or swapped actors;
+   without a judge, `hi` decides. Thresholds were set on eval/verifier_labels.jsonl.
 The best window is the quoted span a citation shows, with exact offsets into the document.
 """
 
@@ -105,7 +106,7 @@ def hard_failures(claim: str, passage: str, title: str = "") -> list[str]:
 class Support:
     """The verdict for one claim against one passage."""
 
-    supported: bool
+    supported: bool | None  # None: undecided until `EvidenceVerifier.resolve`
     score: float
     start: int  # best evidence window, absolute offsets into the document text
     end: int
@@ -137,10 +138,11 @@ class Passage:
 class EvidenceVerifier:
     """Scores claims against passages; see the module docstring for the rule."""
 
-    def __init__(self, embedder: Embedder, judge: Judge | None = None, lo: float = 0.45, hi: float = 0.68):
+    def __init__(self, embedder: Embedder, judge: Judge | None = None, lo: float = 0.5, hi: float = 0.6,
+                 verbatim: float = 0.97):
         self.embedder = embedder
         self.judge = judge
-        self.lo, self.hi = lo, hi
+        self.lo, self.hi, self.verbatim = lo, hi, verbatim
 
     def assess(self, claims: Sequence[str], passages: Sequence[Passage]) -> list[list[Support]]:
         """Support of every claim by every passage: result[i][j] is claim i against passage j."""
@@ -174,19 +176,29 @@ class EvidenceVerifier:
         return out
 
     def _verdict(self, claim: str, p: Passage, score: float, window, fails: list[str]) -> Support:
+        """The evidence verdict; `supported` is None when only the judge can tell (see `resolve`)."""
         s, e = window
         if fails:
             return Support(False, score, s, e, tuple(fails))
-        if score >= self.hi:
+        if score >= self.verbatim:
             return Support(True, score, s, e)
         if score < self.lo:
             return Support(False, score, s, e, ("little in common with the passage",))
+        if self.judge is None and score >= self.hi:
+            return Support(True, score, s, e)
+        return Support(None, score, s, e)
+
+    def resolve(self, claim: str, p: Passage, sup: Support) -> Support:
+        """Settle an undecided verdict: ask the judge, or without one fall back on the score."""
+        if sup.supported is not None:
+            return sup
         if self.judge is not None:
             verdict = self.judge.supports(claim, p.text[p.start : p.end])
             if verdict is not None:
-                return Support(verdict, score, s, e, () if verdict else ("the judge found no support",), True)
-        ok = score >= (self.lo + self.hi) / 2
-        return Support(ok, score, s, e, () if ok else ("weak overlap with the passage",))
+                return Support(verdict, sup.score, sup.start, sup.end,
+                               () if verdict else ("the judge found the passage does not state it",), True)
+        ok = sup.score >= self.hi
+        return Support(ok, sup.score, sup.start, sup.end, () if ok else ("weak overlap with the passage",))
 
 
 JUDGE_PROMPT = """Passage:
@@ -208,14 +220,13 @@ class LLMJudge:
 
         msgs = [{"role": "user", "content": JUDGE_PROMPT.format(evidence=" ".join(evidence.split()), claim=claim)}]
         try:
-            reply = self.generator.complete(msgs, max_tokens=3, temperature=0.0).strip().lower()
+            reply = self.generator.complete(msgs, max_tokens=4, temperature=0.0).strip().lower()
         except LLMUnavailable:
             return None
-        if reply.startswith("yes"):
-            return True
-        if reply.startswith("no"):
-            return False
-        return None
+        m = re.search(r"\b(yes|no|not|doesn't|does not)\b", reply)
+        if m is None:
+            return None
+        return m.group(1) == "yes"
 
 
 def cosine_rank(embedder: Embedder, query: str, texts: Sequence[str]) -> np.ndarray:
