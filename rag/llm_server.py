@@ -44,7 +44,7 @@ class EmbeddedServer:
         self.log_path = self.dir / "server.log"
         self.lock_path = self.dir / "server.lock"
         self.port = settings.llm_port
-        self.start_timeout = float(getattr(settings, "llm_start_timeout", 120.0))
+        self.start_timeout = settings.llm_start_timeout
         self._proc: subprocess.Popen | None = None
 
     @property
@@ -129,7 +129,7 @@ class EmbeddedServer:
         from rag.llm_model import MODEL_NAME
 
         s = self.settings
-        cache_bytes = int(getattr(s, "llm_cache_mb", 256)) * 1024 * 1024
+        cache_bytes = int(s.llm_cache_mb) * 1024 * 1024
         return [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(model),

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     llm_port: int = Field(8765, ge=1024, le=65535, description="Loopback port of the embedded LLM server.")
     llm_threads: int = Field(2, ge=1, description="CPU threads for the embedded LLM.")
     llm_ctx: int = Field(4096, ge=512, description="Context window of the embedded LLM, in tokens.")
+    llm_start_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the embedded LLM server to become healthy.")
+    llm_cache_mb: int = Field(256, ge=0, description="RAM for the embedded server's prompt-state cache, in MiB.")
     llm_max_tokens: int = Field(350, ge=16, description="Maximum tokens generated per answer.")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
     # --- answering ---
