@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     keep_versions: int = Field(2, ge=1, description="Index versions kept on disk (for rollback).")
 
     # --- retrieval ---
-    k: int = Field(6, ge=1, le=100, description="Passages returned by search and given to the LLM.")
+    k: int = Field(6, ge=1, le=100, description="Passages retrieved per question: search results, and the pool citations are checked and repaired against.")
     fusion: Literal["rrf", "dbsf"] = Field(
         "rrf",
         description="How BM25 and dense rankings are fused: reciprocal rank fusion or "
@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     unsupported: Literal["remove", "flag"] = Field(
         "remove", description="What happens to an answer sentence no source supports: removed, or kept and flagged."
     )
-    judge: bool = Field(True, description="Ask the LLM yes/no when the evidence score is borderline.")
+    judge: bool = Field(True, description="Ask the LLM yes/no whether a passage states a sentence, unless the wording is near-verbatim.")
     llm_sources: int = Field(
         4, ge=1, le=20,
         description="Best passages shown to the LLM; all k retrieved passages are still used to check and repair citations.",

@@ -47,8 +47,8 @@ def cli_reference() -> str:
 
 def render(readme: str) -> str:
     for tag, body in (("settings", settings_table()), ("cli", cli_reference())):
-        readme = re.sub(rf"(<!-- {tag}:start -->\n).*?(\n<!-- {tag}:end -->)",
-                        lambda m: m.group(1) + body + m.group(2), readme, flags=re.S)
+        readme = re.sub(rf"(<!-- {tag}:start -->\n).*?(<!-- {tag}:end -->)",
+                        lambda m: m.group(1) + body + "\n" + m.group(2), readme, flags=re.S)
     return readme
 
 
