@@ -191,15 +191,11 @@ def ingest(
                     report.skipped.append((source, f"same content as {seen_ids[sha]}"))
                     continue
                 doc = load_file(path, source, max_bytes=int(settings.max_file_mb * 1024 * 1024))
-            except LoadError as e:
-                report.failed.append((source, f"{e.reason}" + (f" ({e.fix})" if e.fix else "")))
+            except (LoadError, OSError) as e:
+                why = (e.reason + (f" ({e.fix})" if e.fix else "") if isinstance(e, LoadError)
+                       else f"cannot read: {e.strerror or e}")
+                report.failed.append((source, why))
                 if prev and prev["sha256"] in old.documents:  # keep what was indexed before
-                    keep_docs[prev["sha256"]] = old.documents[prev["sha256"]]
-                    file_meta[source] = prev
-                continue
-            except OSError as e:
-                report.failed.append((source, f"cannot read: {e.strerror or e}"))
-                if prev and prev["sha256"] in old.documents:
                     keep_docs[prev["sha256"]] = old.documents[prev["sha256"]]
                     file_meta[source] = prev
                 continue
