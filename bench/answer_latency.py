@@ -1,0 +1,127 @@
+"""Answer latency and verifier activity on the embedded model, per question of a fixed set.
+
+For each question (from eval/suites/default.yaml: three quarters answerable, one quarter not):
+time to first token and total answer time as the caller of `Assistant.events` sees them,
+prompt tokens (counted by the server's own tokenizer), verification time, and what the
+verifier did to the generated sentences (kept as cited, repaired, removed).
+
+    .venv/bin/python bench/answer_latency.py [--n 24] [--home DIR]
+
+The index is built for docs_raw/ in a cache directory on first use. Goal on 2 cores: first
+token under 3 s and a full answer under 10 s at p50. Run on a quiet machine: llama.cpp slows
+down many times over when the cores are shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c  # noqa: E402
+
+import yaml  # noqa: E402
+
+
+def pct(values, q):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def prompt_tokens(base_url: str, messages: list[dict]) -> int | None:
+    """Tokens of the prompt text, by the server's tokenizer (template tokens not included)."""
+    import httpx
+
+    try:
+        text = "\n".join(m["content"] for m in messages)
+        r = httpx.post(base_url.removesuffix("/v1") + "/extras/tokenize", json={"input": text}, timeout=30)
+        return len(r.json()["tokens"])
+    except Exception:
+        return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=24, help="questions to ask (default 24)")
+    ap.add_argument("--home", default=str(c.RESULTS / "cache" / "answer-home"), help="RAG_HOME to use")
+    args = ap.parse_args()
+
+    from rag.ingest import ingest
+    from rag.pipeline import Assistant
+    from rag.prompt import answer_messages
+    from rag.settings import Settings
+
+    settings = Settings(home=Path(args.home))
+    ingest([c.ROOT / "docs_raw"], settings, progress=False)
+    items = [i for i in yaml.safe_load(open(c.ROOT / "eval" / "suites" / "default.yaml")) if not i.get("history")]
+    answerable = [i for i in items if i.get("answerable", True)]
+    unanswerable = [i for i in items if not i.get("answerable", True)]
+    items = answerable[: args.n - args.n // 4] + unanswerable[: args.n // 4]
+    assistant = Assistant(settings)
+    assistant.generator  # start (or reuse) the embedded server before timing
+    assistant.ask("warm-up: what is the Global Plan of Action?")
+    rows = []
+    for item in items:
+        q = item["question"]
+        t0 = time.perf_counter()
+        first = None
+        answer = None
+        for ev in assistant.events(q):
+            if ev["event"] == "token" and first is None:
+                first = time.perf_counter() - t0
+            elif ev["event"] == "answer":
+                answer = ev["answer"]
+        total = time.perf_counter() - t0
+        hits = assistant.retriever.search(q, settings.k)
+        from rag.quote import compress, rank_sentences
+
+        docs = assistant.documents()
+        shown = hits[: settings.llm_sources]
+        msgs = answer_messages(q, shown, compress(rank_sentences(q, hits, docs, assistant.embedder), shown, docs,
+                                                   settings.context_sentences))
+        generated = len(answer.sentences) + len(answer.removed)
+        repaired = sum(1 for s in answer.sentences if "repaired" in s.reason)
+        rows.append({
+            "id": item["id"], "answerable": item.get("answerable", True), "ttft_s": first, "total_s": total,
+            "prompt_tokens": prompt_tokens(assistant.generator.endpoint, msgs),
+            "verify_ms": answer.timings.get("verify"), "generated": generated,
+            "removed": len(answer.removed), "repaired": repaired, "refused": answer.refused, "mode": answer.mode,
+        })
+        print(f"{item['id']}: first token {first or float('nan'):.2f}s, total {total:.2f}s, "
+              f"refused={answer.refused}, removed {len(answer.removed)}/{generated}, repaired {repaired}",
+              file=sys.stderr)
+
+    ttft = [r["ttft_s"] for r in rows if r["ttft_s"] is not None]
+    total = [r["total_s"] for r in rows]
+    verify = [r["verify_ms"] for r in rows if r["verify_ms"] is not None]
+    toks = [r["prompt_tokens"] for r in rows if r["prompt_tokens"]]
+    gen = sum(r["generated"] for r in rows)
+    summary = {
+        "questions": len(rows),
+        "ttft_p50_s": pct(ttft, 0.5), "ttft_p95_s": pct(ttft, 0.95),
+        "total_p50_s": pct(total, 0.5), "total_p95_s": pct(total, 0.95),
+        "verify_p50_ms": pct(verify, 0.5), "verify_p95_ms": pct(verify, 0.95),
+        "prompt_tokens_mean": statistics.mean(toks) if toks else None,
+        "generated_sentences": gen,
+        "removed_share": sum(r["removed"] for r in rows) / gen if gen else 0.0,
+        "repaired_share": sum(r["repaired"] for r in rows) / gen if gen else 0.0,
+        "load_average_at_start": os.getloadavg(),
+    }
+    print("| metric | value |\n| --- | --- |")
+    for k, v in summary.items():
+        print(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |")
+    c.RESULTS.mkdir(parents=True, exist_ok=True)
+    (c.RESULTS / "answer_latency.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
