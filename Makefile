@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run    build the environment, index docs_raw/ and start the assistant on the embedded defaults
+#   make run    build the environment, index docs_raw/ and start the web UI on the embedded defaults
 #   make test   build the environment and run the test suite (what CI runs)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -19,10 +19,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/rag ingest docs_raw/
-	$(VENV)/bin/rag status
-	$(VENV)/bin/rag search "How many States Parties has the Trafficking in Persons Protocol?" --k 3
+	$(VENV)/bin/rag ui
 
 test: $(STAMP)
+	bash scripts/browser-deps.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

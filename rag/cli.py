@@ -67,6 +67,7 @@ def cli():
       rag status                    what is indexed, with which model and settings
       rag ask "question"            a short answer, every sentence cited and checked
       rag chat                      a conversation with follow-up questions
+      rag ui                        the web UI: chat, sources, corpus, briefing export
 
     The data directory is RAG_HOME (default: .rag in the current directory). Every setting
     can be given as an environment variable RAG_<NAME>; see README.md for the list.
@@ -275,6 +276,21 @@ def chat(mode, filters):
             continue
         answer = _run(assistant, question, as_json=False, stream=True, mode=mode, flt=flt, history=history)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(1024, 65535), default=8501, show_default=True, help="Loopback port.")
+@click.option("--open-browser", is_flag=True, help="Open a browser window on start.")
+def ui(port, open_browser):
+    """Start the web UI (Streamlit) on http://127.0.0.1:PORT.
+
+    Chat with cited answers, check each cited passage, manage the corpus (upload, re-index,
+    remove), and export answers as a briefing (Markdown or DOCX). Indexes docs_raw/ on first
+    start if the index is empty.
+    """
+    from ui.launch import launch
+
+    sys.exit(launch(port=port, headless=not open_browser))
 
 
 @cli.group()
