@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from rag.types import Answer, AnswerSentence, Citation
+from rag.types import Answer, Citation
 
 DEFAULT_TITLE = "Briefing"
 
@@ -184,7 +184,3 @@ def to_docx(answers: list[Answer], title: str = DEFAULT_TITLE) -> bytes:
     doc.save(buf)
     return buf.getvalue()
 
-
-def sentence_text(s: AnswerSentence) -> str:
-    """One answer sentence with its own (unrenumbered) markers, as the UI shows it."""
-    return _sentence(s.text, s.citations, s.supported, lambda n: f"[{n}]")
