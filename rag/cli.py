@@ -68,6 +68,7 @@ def cli():
       rag ask "question"            a short answer, every sentence cited and checked
       rag chat                      a conversation with follow-up questions
       rag ui                        the web UI: chat, sources, corpus, briefing export
+      rag eval                      run the evaluation suite (a CI gate with --baseline)
 
     The data directory is RAG_HOME (default: .rag in the current directory). Every setting
     can be given as an environment variable RAG_<NAME>; see README.md for the list.
@@ -330,6 +331,11 @@ def llm_status(as_json):
         return
     for key, val in info.items():
         click.echo(f"{key + ':':<12} {val}")
+
+
+from eval.cli import eval_group  # noqa: E402  (the eval harness is a subcommand group of its own)
+
+cli.add_command(eval_group)
 
 
 def main(argv: list[str] | None = None) -> None:

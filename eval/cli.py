@@ -1,0 +1,314 @@
+"""`rag eval`: run suites against the real pipeline, compare with a baseline, report, benchmark.
+
+`run` is the default subcommand, so `rag eval`, `rag eval SUITE` and
+`rag eval SUITE --baseline latest` all run a suite. Exit status of a run: 0 when it passes
+the baseline gate (or has no baseline), 1 when a metric got worse than its tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from eval import DEFAULT_SUITE, TOLERANCES, VERIFIER_LABELS
+from rag.settings import get_settings
+
+
+class DefaultGroup(click.Group):
+    """A group that runs `run` when the first argument is not a subcommand (a suite path or an option)."""
+
+    default = "run"
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("eval", cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def eval_group():
+    """Measure answer quality on a QA suite, and gate changes on a baseline.
+
+    \b
+      rag eval                                  run eval/suites/default.yaml
+      rag eval SUITE --baseline latest          compare with the previous run; exit 1 on a regression
+      rag eval --mode quote --repeat 3          quote mode, three runs, mean ± std
+      rag eval report                           Markdown + HTML report of the latest run
+      rag eval changes --baseline RUN           items whose expected documents changed since RUN
+      rag eval generate --n 10                  draft new items from indexed passages (for review)
+      rag eval feedback                         draft items from thumbs-down feedback
+      rag eval beir /path/to/scifact            retrieval benchmark (nDCG@10, Recall@100)
+      rag eval verifier                         accuracy of the evidence verifier on labelled pairs
+
+    Runs are saved in RAG_HOME/eval/runs/, reports in RAG_HOME/eval/reports/.
+    """
+
+
+def _runs_dir(settings) -> Path:
+    from eval.runner import runs_dir
+
+    return runs_dir(settings)
+
+
+def _baseline_spec(spec: str) -> str:
+    """A baseline name in eval/baselines/ may be given without its folder and extension."""
+    from eval import EVAL_DIR
+
+    p = EVAL_DIR / "baselines" / f"{spec}.json"
+    return str(p) if not Path(spec).exists() and spec != "latest" and p.exists() else spec
+
+
+def _progress(total: int, quiet: bool):
+    state = {"n": 0}
+
+    def show(r: dict) -> None:
+        state["n"] += 1
+        if quiet:
+            return
+        mark = "pass" if r["passed"] else ("ERROR" if r.get("error") else "FAIL")
+        lat = f"{r['latency_ms'] / 1000:.1f} s" if r.get("latency_ms") is not None else "-"
+        facts = f"facts {r['facts']:.2f}" if r.get("facts") is not None else ("refused" if r["refused"] else "answered")
+        click.echo(f"[{state['n']}/{total}] {r['id']:<10} {mark:<5} {facts:<12} {lat}"
+                   + (f"  {r['error']}" if r.get("error") else ""), err=True)
+    return show
+
+
+def write_reports(run: dict, cmp, settings) -> tuple[Path, Path]:
+    """Markdown and HTML reports of a run, beside the other runs' reports."""
+    from eval.report import html, markdown
+    from rag.store import write_atomic
+
+    out = Path(settings.home) / "eval" / "reports"
+    out.mkdir(parents=True, exist_ok=True)
+    history = []
+    for p in sorted(_runs_dir(settings).glob("*.json"))[-30:]:
+        try:
+            r = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if r.get("suite", {}).get("hash") == run["suite"]["hash"] and r.get("mode") == run["mode"]:
+            history.append(r)
+    md, page = out / f"{run['id']}.md", out / f"{run['id']}.html"
+    write_atomic(md, markdown(run, cmp))
+    write_atomic(page, html(run, cmp, history))
+    return md, page
+
+
+def _summary(run: dict, cmp) -> str:
+    from eval.report import _md_table, _metric_rows, _verdict
+
+    head = ["Metric", "Value"] + (["Baseline", "Δ", "Tolerance", "Gate"] if cmp else [])
+    lines = [_md_table(head, _metric_rows(run, cmp)), ""]
+    failing = [x for x in cmp.items if x["status"] in ("newly failing", "still failing")] if cmp else [
+        {"id": r["id"], "status": "failing"} for r in run["items"] if not r["passed"]]
+    if failing:
+        lines.append("Not passing: " + ", ".join(f"{x['id']} ({x['status']})" for x in failing))
+    if cmp and cmp.changed_documents:
+        lines.append("Expected documents changed since the baseline: " + ", ".join(
+            f"{c['id']} ({c['document']} {c['status']})" for c in cmp.changed_documents))
+    return "\n".join(lines + _verdict(cmp))
+
+
+@eval_group.command("run")
+@click.argument("suite", required=False)
+@click.option("--baseline", metavar="RUN", help="Compare with a run file, 'latest', or a name in eval/baselines/.")
+@click.option("--repeat", type=click.IntRange(1, 50), default=1, show_default=True,
+              help="Run the suite N times; report mean and std.")
+@click.option("--mode", type=click.Choice(["generate", "quote"]), default=None,
+              help="Answer mode (default: RAG_MODE). quote needs no LLM.")
+@click.option("--k", "k", type=click.IntRange(1, 20), default=None, help="Passages per question (RAG_K).")
+@click.option("--only", multiple=True, metavar="ID", help="Run only these item ids (repeatable).")
+@click.option("--tag", multiple=True, help="Run only items with this tag (repeatable).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Run only the first N items.")
+@click.option("--tolerances", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=TOLERANCES,
+              show_default=True, help="Tolerances of the baseline gate.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the run JSON here (e.g. to commit it as a baseline).")
+@click.option("--resume", is_flag=True, help="Reuse the items an interrupted run of the same suite and mode finished.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run (and comparison) as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No per-item progress.")
+def run_cmd(suite, baseline, repeat, mode, k, only, tag, limit, tolerances, out, resume, as_json, quiet):
+    """Run SUITE (default eval/suites/default.yaml) through the pipeline and score it."""
+    from eval.compare import Tolerances, compare, load_run
+    from eval.runner import Checkpoint, run_suite, save_run
+    from eval.suite import lint_against_corpus, load_suite
+    from rag.pipeline import Assistant
+    from rag.store import write_atomic
+
+    settings = get_settings()
+    tol = Tolerances.load(tolerances)
+    suite = load_suite(suite or DEFAULT_SUITE).select(tuple(only), tuple(tag), limit)
+    for w in suite.warnings:
+        click.echo(f"warning: {w}", err=True)
+    base, base_path = load_run(_baseline_spec(baseline), _runs_dir(settings)) if baseline else (None, None)
+    assistant = Assistant(settings)
+    documents = assistant.retriever.index.documents  # fails here, clearly, when nothing is indexed
+    for w in lint_against_corpus(suite, documents):
+        click.echo(f"warning: {w}", err=True)
+    mode = mode or settings.mode
+    if mode == "generate":
+        _ = assistant.generator.model  # start (or reach) the LLM now, so a dead endpoint is one clear error
+    checkpoint = Checkpoint(_runs_dir(settings), suite, mode)
+    done = checkpoint.start(resume)
+    if done:
+        click.echo(f"resuming: {len(done)} item(s) already done in {checkpoint.path}", err=True)
+    show = _progress(len(suite.items) * repeat, quiet or as_json)
+
+    def progress(r: dict) -> None:
+        checkpoint.add(r)
+        show(r)
+
+    run = run_suite(suite, assistant, mode=mode, k=k, repeat=repeat, progress=progress, done=done)
+    path = save_run(run, _runs_dir(settings))
+    checkpoint.finish()
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, json.dumps(run, indent=1, ensure_ascii=False))
+    cmp = compare(run, base, tol, baseline_path=str(base_path), documents=documents, suite=suite) if base else None
+    md, page = write_reports(run, cmp, settings)
+    fallbacks = sum(1 for r in run["items"] if r.get("mode") and r["mode"] != mode)
+    if as_json:
+        click.echo(json.dumps({"run": str(path), "metrics": run["metrics"], "metrics_std": run["metrics_std"],
+                               "gate": None if cmp is None else {"failed": cmp.failed, "failures": cmp.failures,
+                                                                 "warnings": cmp.warnings, "rows": cmp.rows,
+                                                                 "changed_documents": cmp.changed_documents}},
+                              indent=2))
+    else:
+        click.echo(_summary(run, cmp))
+        click.echo(f"\nRun: {path}\nReport: {md}\n        {page}")
+    if fallbacks:
+        click.echo(f"warning: {fallbacks} answers fell back to quote mode (the LLM did not answer)", err=True)
+    sys.exit(1 if cmp is not None and cmp.failed else 0)
+
+
+@eval_group.command("report")
+@click.argument("run", required=False, default="latest")
+@click.option("--baseline", metavar="RUN", help="Show deltas against this run.")
+@click.option("--markdown", "print_md", is_flag=True, help="Print the Markdown report.")
+def report_cmd(run, baseline, print_md):
+    """Write the Markdown and HTML reports of RUN (a run file or 'latest')."""
+    from eval.compare import Tolerances, compare, load_run
+
+    settings = get_settings()
+    current, path = load_run(_baseline_spec(run), _runs_dir(settings))
+    cmp = None
+    if baseline:
+        base, base_path = load_run(_baseline_spec(baseline), _runs_dir(settings), exclude=path)
+        cmp = compare(current, base, Tolerances.load(), baseline_path=str(base_path))
+    md, page = write_reports(current, cmp, settings)
+    if print_md:
+        click.echo(md.read_text(encoding="utf-8"))
+    click.echo(f"Report: {md}\n        {page}")
+
+
+@eval_group.command("changes")
+@click.argument("suite", required=False)
+@click.option("--baseline", metavar="RUN", default="latest", show_default=True, help="The run to compare with.")
+def changes_cmd(suite, baseline):
+    """List items whose expected documents changed or disappeared since a baseline run (after re-ingest)."""
+    from eval.compare import changed_documents, load_run
+    from eval.runner import corpus_hash
+    from eval.suite import load_suite
+    from rag.index import Index
+
+    settings = get_settings()
+    base, path = load_run(_baseline_spec(baseline), _runs_dir(settings))
+    documents = Index.load(settings).documents
+    changed = changed_documents(base, documents, load_suite(suite or base["suite"]["path"]))
+    same = corpus_hash(documents) == base["corpus"]["hash"]
+    click.echo(f"Corpus {'unchanged' if same else 'changed'} since {path}.")
+    for c in changed:
+        click.echo(f"{c['id']}: {c['document']} {c['status']}")
+    if not changed:
+        click.echo("No item's expected documents changed.")
+
+
+@eval_group.command("generate")
+@click.option("--n", "n", type=click.IntRange(1, 200), default=10, show_default=True, help="Items to draft.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which passages are sampled.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the drafts file goes (default eval/suites/).")
+def generate_cmd(n, seed, out_dir):
+    """Draft new suite items from indexed passages with the LLM, for a person to review.
+
+    Writes eval/suites/drafts-<date>.yaml (never an existing file). Drafts whose answer is not
+    found in their passage are discarded.
+    """
+    from eval.drafts import draft_from_chunks
+    from eval.suite import write_drafts
+    from rag.generate import make_generator
+    from rag.index import Index
+
+    settings = get_settings()
+    index = Index.load(settings)
+    items = draft_from_chunks(index, make_generator(settings), n=n, seed=seed,
+                              log=lambda m: click.echo(m, err=True))
+    if not items:
+        raise click.ClickException("The LLM produced no usable draft; try another --seed or a larger --n.")
+    path = write_drafts(items, "drafts", **({"directory": out_dir} if out_dir else {}))
+    click.echo(f"Wrote {len(items)} draft item(s) to {path}: review them before moving them into a suite.")
+
+
+@eval_group.command("feedback")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the drafts file goes (default eval/suites/).")
+def feedback_cmd(out_dir):
+    """Turn thumbs-down feedback (RAG_HOME/feedback.jsonl) into draft items for review."""
+    from eval.drafts import draft_from_feedback
+    from eval.suite import load_suite, write_drafts
+
+    settings = get_settings()
+    items = draft_from_feedback(Path(settings.home) / "feedback.jsonl", load_suite(DEFAULT_SUITE))
+    if not items:
+        click.echo("No new thumbs-down feedback to turn into items.")
+        return
+    path = write_drafts(items, "drafts-feedback", **({"directory": out_dir} if out_dir else {}))
+    click.echo(f"Wrote {len(items)} draft item(s) to {path}: set answerable, facts and documents for each.")
+
+
+@eval_group.command("beir")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", default="train", show_default=True, help="qrels/<split>.tsv to use.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N queries (quick run).")
+@click.option("--modes", default="bm25,dense,hybrid", show_default=True, help="Retrievers to compare.")
+@click.option("--k-chunks", type=click.IntRange(10, 2000), default=300, show_default=True,
+              help="Chunks retrieved per query (documents are ranked by their best chunk).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def beir_cmd(path, split, limit, modes, k_chunks, as_json):
+    """Retrieval benchmark on a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
+
+    The corpus is indexed once with the current settings (cached in RAG_HOME/eval/beir/); reports
+    nDCG@10 and Recall@100 per retriever.
+    """
+    from eval.beir import run_beir
+
+    settings = get_settings()
+    result = run_beir(path, settings, split=split, limit=limit, modes=tuple(m.strip() for m in modes.split(",")),
+                      k_chunks=k_chunks, log=lambda m: click.echo(m, err=True))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"{result['dataset']} ({split}): {result['queries']} queries, {result['documents']} documents, "
+               f"{result['chunks']} chunks\n")
+    click.echo("| Retriever | nDCG@10 | Recall@100 |\n|---|---|---|")
+    for m, r in result["modes"].items():
+        click.echo(f"| {m} | {r['ndcg@10']:.4f} | {r['recall@100']:.4f} |")
+    click.echo(f"\nSaved: {result['path']}")
+
+
+@eval_group.command("verifier")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=VERIFIER_LABELS,
+              show_default=True, help="Labelled (claim, passage, supported, kind) pairs, JSONL.")
+@click.option("--judge/--no-judge", default=True, show_default=True,
+              help="Also run with the LLM judge for borderline scores (starts the LLM).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def verifier_cmd(labels, judge, as_json):
+    """Accuracy of the evidence verifier on labelled pairs, with and without the LLM judge."""
+    from eval.verifier_eval import evaluate_verifier, format_report, load_labels
+
+    settings = get_settings()
+    result = evaluate_verifier(load_labels(labels), settings, with_judge=judge)
+    click.echo(json.dumps(result, indent=2) if as_json else format_report(result))

@@ -1,0 +1,116 @@
+"""How well the evidence verifier tells supported claims from unsupported ones.
+
+Runs `EvidenceVerifier` on labelled (claim, passage, supported, kind) pairs, once without and
+once with the LLM judge for borderline scores, and reports accuracy and precision / recall of
+the "unsupported" verdict (the one that removes a sentence), overall and per kind of pair.
+The passage's document title is given to the verifier as at answer time, when the labelled
+source file can be read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from eval.metrics import binary_report
+from rag.errors import RagError
+from rag.verify import EvidenceVerifier, LLMJudge, Passage
+
+FIELDS = {"id": str, "claim": str, "passage": str, "supported": bool, "kind": str}
+
+
+def load_labels(path: Path) -> list[dict]:
+    """Labelled pairs; every bad line is reported with its line number."""
+    rows, errors = [], []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as e:
+            errors.append(f"line {n}: not valid JSON ({e.msg})")
+            continue
+        bad = [k for k, t in FIELDS.items() if not isinstance(r.get(k), t)]
+        if bad:
+            errors.append(f"line {n} ({r.get('id', '?')}): missing or wrong type: {', '.join(bad)}")
+            continue
+        rows.append(r)
+    if errors:
+        raise RagError(f"{path} has {len(errors)} bad line(s):\n  " + "\n  ".join(errors[:20]))
+    return rows
+
+
+def _titles(labels: list[dict], root: Path) -> dict[str, str]:
+    from rag.errors import LoadError
+    from rag.load import load_file
+
+    out = {}
+    for src in {r.get("source") for r in labels if r.get("source")}:
+        try:
+            out[src] = load_file(root / src, src).title
+        except (LoadError, OSError):
+            out[src] = ""
+    return out
+
+
+def score(labels: list[dict], verifier: EvidenceVerifier, titles: dict[str, str]) -> dict:
+    """Verdicts and the report for one verifier configuration."""
+    verdicts = []
+    for r in labels:
+        p = Passage(r["passage"], 0, len(r["passage"]), titles.get(r.get("source"), ""))
+        verdicts.append(verifier.resolve(r["claim"], p, verifier.assess([r["claim"]], [p])[0][0]))
+    gold = [not r["supported"] for r in labels]  # positive class: unsupported
+    pred = [not v.supported for v in verdicts]
+    kinds = sorted({r["kind"] for r in labels})
+    per_kind = {}
+    for k in kinds:
+        idx = [i for i, r in enumerate(labels) if r["kind"] == k]
+        per_kind[k] = {"n": len(idx), "supported": labels[idx[0]]["supported"],
+                       "accuracy": sum(gold[i] == pred[i] for i in idx) / len(idx)}
+    wrong = [{"id": r["id"], "kind": r["kind"], "gold": r["supported"], "score": round(v.score, 3),
+              "reasons": list(v.reasons), "judged": v.judged, "claim": r["claim"]}
+             for r, v, g, p in zip(labels, verdicts, gold, pred) if g != p]
+    return {"unsupported": binary_report(gold, pred), "per_kind": per_kind, "judged": sum(v.judged for v in verdicts),
+            "errors": wrong}
+
+
+def evaluate_verifier(labels: list[dict], settings, *, with_judge: bool = True, embedder=None, generator=None,
+                      root: Path | None = None) -> dict:
+    """Both configurations on the same pairs (the judge one only when `with_judge`)."""
+    from embeddings import get_embedder
+
+    from eval import EVAL_DIR
+
+    embedder = embedder or get_embedder(settings.embedding_model)
+    titles = _titles(labels, root or EVAL_DIR.parent)
+    out = {"pairs": len(labels), "configs": {"no judge": score(labels, EvidenceVerifier(embedder), titles)}}
+    if with_judge:
+        if generator is None:
+            from rag.generate import make_generator
+
+            generator = make_generator(settings)
+        out["configs"]["LLM judge"] = score(labels, EvidenceVerifier(embedder, LLMJudge(generator)), titles)
+        out["judge_model"] = generator.model
+    return out
+
+
+def format_report(result: dict) -> str:
+    """Markdown tables: overall per configuration, then accuracy per kind."""
+    f = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = [f"Verifier on {result['pairs']} labelled pairs" + (f" (judge: {result['judge_model']})"
+                                                                  if result.get("judge_model") else ""), "",
+             "| Config | Accuracy | Unsupported precision | Unsupported recall | F1 | Judged |", "|---|---|---|---|---|---|"]
+    for name, c in result["configs"].items():
+        u = c["unsupported"]
+        lines.append(f"| {name} | {f(u['accuracy'])} | {f(u['precision'])} | {f(u['recall'])} | {f(u['f1'])} | {c['judged']} |")
+    names = list(result["configs"])
+    lines += ["", "| Kind | Label | N | " + " | ".join(f"Accuracy ({n})" for n in names) + " |",
+              "|---|---|---|" + "---|" * len(names)]
+    first = result["configs"][names[0]]["per_kind"]
+    for kind, row in first.items():
+        accs = " | ".join(f(result["configs"][n]["per_kind"][kind]["accuracy"]) for n in names)
+        lines.append(f"| {kind} | {'supported' if row['supported'] else 'unsupported'} | {row['n']} | {accs} |")
+    for name, c in result["configs"].items():
+        if c["errors"]:
+            lines += ["", f"Misjudged ({name}): " + ", ".join(f"{e['id']} ({e['kind']})" for e in c["errors"])]
+    return "\n".join(lines)

@@ -1,0 +1,98 @@
+"""Suite files: the default suite loads; bad items are reported with file, line and item id."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eval import DEFAULT_SUITE
+from eval.suite import Item, SuiteError, document_matches, load_suite, write_drafts
+
+
+def test_default_suite_loads():
+    suite = load_suite(DEFAULT_SUITE)
+    assert len(suite.items) == 59
+    assert sum(not i.answerable for i in suite.items) == 14
+    assert all(len(i.documents) >= 2 for i in suite.items if i.multi_document)
+    assert any(i.history for i in suite.items)
+    assert len(suite.hash) == 16 and suite.hash == load_suite("default").hash
+
+
+def test_yaml_errors_name_file_line_and_item(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(
+        "- id: ok1\n  question: Fine?\n  answerable: true\n  facts: ['\\b1\\b']\n"
+        "- id: re1\n  question: Bad regex?\n  answerable: true\n  facts: ['(unclosed']\n"
+        "- id: un1\n  question: Unanswerable with facts?\n  answerable: false\n  facts: ['x']\n"
+        "- id: md1\n  question: Multi?\n  answerable: true\n  facts: [a]\n  documents: [one.txt]\n  tags: [multi-document]\n"
+        "- id: ok1\n  question: Duplicate?\n  answerable: true\n  facts: [a]\n"
+        "- question: No id?\n  answerable: yes please\n  colour: red\n")
+    with pytest.raises(SuiteError) as e:
+        load_suite(p)
+    msg = str(e.value)
+    assert "5 invalid item(s)" in msg
+    assert f"{p}:line 5: item re1: facts[0] '(unclosed' is not a valid regex" in msg
+    assert "item un1: an unanswerable item has no facts and no documents" in msg
+    assert "item md1: an item tagged multi-document lists at least two documents" in msg
+    assert "item ok1: duplicate id (first at line 1)" in msg
+    assert "item #6: missing id" in msg and "unknown key colour" in msg and "answerable must be true or false" in msg
+
+
+def test_jsonl_suite_and_its_errors(tmp_path):
+    good = tmp_path / "s.jsonl"
+    good.write_text(json.dumps({"id": "a", "question": "Q?", "answerable": False}) + "\n# comment\n\n"
+                    + json.dumps({"id": "b", "question": "R?", "answerable": True, "facts": ["x"],
+                                  "history": [{"role": "user", "content": "hi"}]}) + "\n")
+    suite = load_suite(good)
+    assert [i.id for i in suite.items] == ["a", "b"] and suite.items[1].history[0]["content"] == "hi"
+    bad = tmp_path / "b.jsonl"
+    bad.write_text(json.dumps({"id": "a", "question": "Q?", "answerable": True}) + "\n{not json\n")
+    with pytest.raises(SuiteError, match=r"b.jsonl:2: not valid JSON"):
+        load_suite(bad)
+    hist = tmp_path / "h.jsonl"
+    hist.write_text(json.dumps({"id": "h", "question": "Q?", "answerable": True, "history": [{"role": "bot"}]}))
+    with pytest.raises(SuiteError, match=r"item h: history must be"):
+        load_suite(hist)
+
+
+def test_missing_and_empty_suite(tmp_path):
+    with pytest.raises(SuiteError, match="No suite at nowhere.yaml"):
+        load_suite("nowhere.yaml")
+    empty = tmp_path / "e.yaml"
+    empty.write_text("# nothing\n")
+    with pytest.raises(SuiteError, match="has no items"):
+        load_suite(empty)
+
+
+def test_warning_for_answerable_item_without_facts(tmp_path):
+    p = tmp_path / "w.yaml"
+    p.write_text("- id: w\n  question: Q?\n  answerable: true\n")
+    suite = load_suite(p)
+    assert len(suite.warnings) == 1 and "item w: answerable but no facts" in suite.warnings[0]
+
+
+def test_select_by_id_tag_limit():
+    suite = load_suite(DEFAULT_SUITE)
+    assert [i.id for i in suite.select(ids=("q002", "q001")).items] == ["q001", "q002"]
+    assert all("follow-up" in i.tags for i in suite.select(tags=("follow-up",)).items)
+    assert len(suite.select(limit=3).items) == 3
+    with pytest.raises(SuiteError, match="no item with id q999"):
+        suite.select(ids=("q999",))
+
+
+def test_document_matching():
+    assert document_matches("docs_raw/a.txt", "docs_raw/a.txt")
+    assert document_matches("docs_raw/a.txt", "/abs/path/docs_raw/a.txt")
+    assert document_matches("docs_raw/a.txt", "elsewhere/a.txt")  # same file name
+    assert not document_matches("docs_raw/a.txt", "docs_raw/b.txt")
+
+
+def test_drafts_never_overwrite(tmp_path):
+    items = [Item(id="d1", question="Q?", answerable=True, facts=("x",), documents=("docs_raw/a.txt",),
+                  tags=("draft",), notes="check")]
+    first = write_drafts(items, "drafts", tmp_path)
+    second = write_drafts(items, "drafts", tmp_path)
+    assert first != second and first.name.startswith("drafts-") and second.stem.endswith("-2")
+    assert load_suite(second).items[0].notes == "check"
+    assert first.read_text().startswith("# Drafted items for review")
