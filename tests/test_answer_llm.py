@@ -62,7 +62,8 @@ def assistant(llm_home, real_embedder):
 
 @pytest.mark.parametrize("question,fact,doc", [
     ("How many States Parties does the Trafficking in Persons Protocol have?", r"\b185\b", "SG-SM-22926"),
-    ("In what year did Sweden criminalize the purchase of sexual services?", r"\b1999\b", "GA-76-high-level"),
+    ("Which country was the first in the world to criminalize the purchase of sexual services?", r"Sweden",
+     "GA-76-high-level"),
     ("How many states was the cross-regional joint statement delivered on behalf of?", r"\b44\b", "cross-regional"),
 ])
 def test_answerable_question_answered_with_right_document(assistant, question, fact, doc):
