@@ -12,6 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_RAW = ROOT / "docs_raw"
+# the assembled LLM is 1 GB: one copy for the whole session (module fixtures start before
+# the per-test fixtures below), kept across sessions unless the caller chose a place
+os.environ.setdefault("RAG_MODELS_DIR", str(ROOT / ".rag" / "models"))
 
 
 @pytest.fixture(autouse=True)
@@ -19,8 +22,7 @@ def rag_home(tmp_path, monkeypatch):
     """Point RAG_HOME at a fresh temporary directory so tests never touch a user's index."""
     home = tmp_path / "rag-home"
     monkeypatch.setenv("RAG_HOME", str(home))
-    # the assembled LLM is 1 GB: keep it across test sessions unless the caller chose a place
-    monkeypatch.setenv("RAG_MODELS_DIR", os.environ.get("RAG_MODELS_DIR", str(ROOT / ".rag" / "models")))
+    monkeypatch.setenv("RAG_MODELS_DIR", os.environ["RAG_MODELS_DIR"])
     return home
 
 
