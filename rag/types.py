@@ -130,7 +130,7 @@ class Hit:
 class SearchFilter:
     """Metadata restrictions applied before ranking. Empty fields restrict nothing.
 
-    documents: match a document id (prefix), its source path, or a substring of its title.
+    documents: match a document id (prefix), or a substring of its source path or of its title.
     symbol: matches the document's own symbol or any symbol it references.
     date_from / date_to: inclusive ISO dates; documents without a date are excluded when set.
     """
@@ -148,7 +148,7 @@ class SearchFilter:
             ok = False
             for d in self.documents:
                 dl = d.lower()
-                if doc.id.startswith(d) or doc.source == d or doc.source.endswith("/" + d) or dl in doc.title.lower():
+                if doc.id.startswith(d) or dl in doc.source.lower() or dl in doc.title.lower():
                     ok = True
                     break
             if not ok:
