@@ -124,7 +124,7 @@ def _summary(run: dict, cmp) -> str:
 @click.option("--tag", multiple=True, help="Run only items with this tag (repeatable).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Run only the first N items.")
 @click.option("--tolerances", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=TOLERANCES,
-              show_default=True, help="Tolerances of the baseline gate.")
+              show_default="eval/tolerances.yaml", help="Tolerances of the baseline gate.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the run JSON here (e.g. to commit it as a baseline).")
 @click.option("--resume", is_flag=True, help="Reuse the items an interrupted run of the same suite and mode finished.")
@@ -301,7 +301,7 @@ def beir_cmd(path, split, limit, modes, k_chunks, as_json):
 
 @eval_group.command("verifier")
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=VERIFIER_LABELS,
-              show_default=True, help="Labelled (claim, passage, supported, kind) pairs, JSONL.")
+              show_default="eval/verifier_labels.jsonl", help="Labelled (claim, passage, supported, kind) pairs, JSONL.")
 @click.option("--judge/--no-judge", default=True, show_default=True,
               help="Also run with the LLM judge for borderline scores (starts the LLM).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
