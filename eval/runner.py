@@ -213,6 +213,7 @@ def run_suite(suite: Suite, assistant, *, mode: str | None = None, k: int | None
     use_judge = (settings.judge if judge is None else judge) and mode == "generate"
     verifier = EvidenceVerifier(assistant.embedder, LLMJudge(assistant.generator) if use_judge else None)
     started = datetime.datetime.now(datetime.timezone.utc)
+    git = git_info()  # the code being measured: taken before the run, not when it ends
     t0 = time.perf_counter()
     repeats = [run_once(suite, assistant, mode=mode, k=k, verifier=verifier, index=index, progress=progress,
                         done=done if n == 0 else None) for n in range(repeat)]
@@ -233,7 +234,7 @@ def run_suite(suite: Suite, assistant, *, mode: str | None = None, k: int | None
         "created": started.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t0, 1),
         "suite": {"path": suite.path, "hash": suite.hash, "items": len(suite.items)},
-        "git": git_info(),
+        "git": git,
         "settings": settings_info(settings),
         "mode": mode,
         "k": k,
