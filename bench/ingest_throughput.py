@@ -102,7 +102,7 @@ def contenders(docs, texts, log) -> tuple[dict, dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=2000, help="first N SciFact documents (default 2000)")
-    ap.add_argument("--repeats", type=int, default=3, help="round-robin repetitions (default 3)")
+    ap.add_argument("--repeats", type=int, default=2, help="round-robin repetitions (default 2)")
     args = ap.parse_args()
     log = lambda msg: print(msg, flush=True)  # noqa: E731
 
