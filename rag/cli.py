@@ -68,6 +68,7 @@ def cli():
       rag ask "question"            a short answer, every sentence cited and checked
       rag chat                      a conversation with follow-up questions
       rag ui                        the web UI: chat, sources, corpus, briefing export
+      rag serve                     the HTTP API (and an OpenAI-compatible endpoint)
       rag eval                      run the evaluation suite (a CI gate with --baseline)
 
     The data directory is RAG_HOME (default: .rag in the current directory). Every setting
@@ -292,6 +293,44 @@ def ui(port, open_browser):
     from ui.launch import launch
 
     sys.exit(launch(port=port, headless=not open_browser))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback exposes the documents: set RAG_API_READ_TOKEN.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True, help="Server log verbosity.")
+def serve(host, port, log_level):
+    """Serve the HTTP API (FastAPI) on http://HOST:PORT; the schema is at /docs and /openapi.json.
+
+    \b
+    Endpoints:
+      GET  /health                 index loads and matches its checksums (503 + fix if not)
+      GET  /status                 what is indexed, model, settings fingerprint
+      GET  /documents              the indexed documents
+      POST /documents              upload files (multipart; needs RAG_API_TOKEN)
+      DELETE /documents/{doc_id}   remove a document (needs RAG_API_TOKEN)
+      POST /search                 matching passages, no LLM
+      POST /ask                    a cited, verified answer (JSON)
+      POST /ask/stream             the same as server-sent events (status, token, answer)
+      POST /v1/chat/completions    OpenAI-compatible, streaming or not, with citations
+
+    Writes need `Authorization: Bearer $RAG_API_TOKEN` and are refused while it is unset. Reads are
+    open unless RAG_API_READ_TOKEN is set. Uploads are limited to RAG_UPLOAD_MAX_MB and kept in
+    RAG_HOME/uploads/. Answers that the LLM does not finish within RAG_API_ANSWER_TIMEOUT seconds,
+    or that fail, fall back to quoted passages with a notice.
+
+    \b
+    Examples:
+      rag serve
+      RAG_API_TOKEN=secret rag serve --port 8080
+      curl -s localhost:8000/ask -H 'content-type: application/json' -d '{"question": "..."}'
+      curl -s localhost:8000/documents -H "Authorization: Bearer secret" -F file=@report.pdf
+    """
+    from rag.server import serve as run_server
+
+    run_server(get_settings(), host=host, port=port, log_level=log_level)
 
 
 @cli.group()

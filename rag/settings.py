@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bumped whenever loading, cleaning or chunking changes the text a chunk holds.
@@ -95,6 +95,22 @@ class Settings(BaseSettings):
     quote_threshold: float = Field(
         0.5, ge=0, le=1, description="Quote mode refuses when no sentence scores this much against the question."
     )
+    # --- HTTP API (rag serve) ---
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that `rag serve` requires for writes (upload, remove). "
+        "Unset: write endpoints are refused.",
+    )
+    api_read_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that `rag serve` requires for reads (ask, search, documents, status); "
+        "RAG_API_TOKEN is accepted too. Unset: reads are open.",
+    )
+    upload_max_mb: float = Field(20.0, gt=0, description="Largest file `rag serve` accepts as an upload, in MB.")
+    api_answer_timeout: float = Field(
+        120.0, gt=0,
+        description="Seconds `rag serve` lets the LLM write one answer before falling back to quoted passages.",
+    )
     models_dir_override: Path | None = Field(
         None,
         alias="RAG_MODELS_DIR",
@@ -118,6 +134,11 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.home / "index"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where uploaded files are kept (the web UI and the HTTP API share it)."""
+        return self.home / "uploads"
 
     @property
     def models_dir(self) -> Path:

@@ -1,0 +1,160 @@
+"""What the HTTP server holds between requests: an immutable index snapshot, swapped whole.
+
+A request takes the current `Snapshot` once and uses only it, so it sees one complete index
+version from start to end. When the CURRENT pointer names a new version (an upload through this
+server, or `rag ingest` in another process), the next request loads it while the old snapshot
+keeps serving; the pointer is only switched after a version is complete on disk (rag/store.py).
+Writes are serialised by a lock here and by `IndexDir.writer_lock` across processes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from embeddings import Embedder, get_embedder
+from rag.errors import IndexCorrupt, RagError
+from rag.index import Index
+from rag.pipeline import Assistant
+from rag.retrieve import HybridRetriever
+from rag.settings import Settings
+from rag.store import IndexDir, read_manifest, verify
+
+_LOAD_ATTEMPTS = 3  # a version can be collected between reading CURRENT and loading it
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One loaded index version and the assistant answering from it."""
+
+    version: str
+    index: Index
+    assistant: Assistant
+
+
+class ServerState:
+    """Shared, thread-safe parts of the server: snapshot, embedder, generator, writer lock."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, generator=None):
+        self.settings = settings
+        self.index_dir = IndexDir(settings.index_dir)
+        self._embedder = embedder
+        self._generator = generator
+        self._snapshot: Snapshot | None = None
+        self._load_lock = threading.Lock()
+        self._parts_lock = threading.Lock()
+        self.write_lock = threading.Lock()  # one upload or removal at a time in this process
+        self._verified: tuple | None = None  # (version, file stats) last found intact
+
+    # --- lazily built, shared parts ---
+    @property
+    def embedder(self) -> Embedder:
+        with self._parts_lock:
+            if self._embedder is None:
+                self._embedder = get_embedder(self.settings.embedding_model)
+            return self._embedder
+
+    def generator(self):
+        """The one Generator shared by every snapshot (created on the first generate request)."""
+        with self._parts_lock:
+            if self._generator is None:
+                from rag.generate import make_generator
+
+                self._generator = make_generator(self.settings)
+            return self._generator
+
+    # --- the snapshot ---
+    def snapshot(self) -> Snapshot:
+        """The live index version, loading it if CURRENT moved since the last request.
+
+        Raises IndexMissing or IndexCorrupt (the previous snapshot is not served once the
+        pointer names a version that cannot be loaded: the operator must see the damage).
+        """
+        for attempt in range(_LOAD_ATTEMPTS):
+            version = self.index_dir.require_current()
+            snap = self._snapshot
+            if snap is not None and snap.version == version.name:
+                return snap
+            with self._load_lock:
+                snap = self._snapshot
+                if snap is not None and snap.version == version.name:
+                    return snap
+                try:
+                    index = Index.load_version(version)
+                except (IndexCorrupt, FileNotFoundError):
+                    if attempt + 1 < _LOAD_ATTEMPTS and self.index_dir.require_current() != version:
+                        continue  # replaced and collected while we loaded: take the newer one
+                    raise
+                snap = self._make_snapshot(version.name, index)
+                self._snapshot = snap
+                return snap
+        raise IndexCorrupt(str(self.index_dir.pointer), "the index changed too often to load")
+
+    def _make_snapshot(self, name: str, index: Index) -> Snapshot:
+        retriever = HybridRetriever(self.settings, index=index, embedder=self.embedder)
+        state = self
+
+        class _Assistant(Assistant):
+            @property
+            def generator(self):
+                return state.generator()
+
+        return Snapshot(name, index, _Assistant(self.settings, retriever=retriever, embedder=self.embedder))
+
+    # --- health ---
+    def health(self) -> dict:
+        """Index state for /health: ok, missing or corrupt, with the command that fixes it.
+
+        Every file is checked against the manifest's checksums; the hashes are recomputed only
+        when a file's size or modification time changed since the last check.
+        """
+        try:
+            version = self.index_dir.require_current()
+            manifest = read_manifest(version)
+            stats = _stats(version)
+            if self._verified != (version.name, stats):
+                verify(version, manifest)
+                self._verified = (version.name, stats)
+            snap = self.snapshot()
+        except RagError as e:
+            return {"status": "error", "index": "missing" if "No index" in str(e) else "corrupt",
+                    "error": str(e), "fix": self.rebuild_command()}
+        return {"status": "ok", "index": "ok", "version": snap.version,
+                "documents": len(snap.index.documents), "chunks": len(snap.index.chunks),
+                "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+    def rebuild_command(self) -> str:
+        """The `rag ingest --rebuild ...` line that recreates the index from its source folders."""
+        roots: list[str] = []
+        version = None
+        try:
+            version = self.index_dir.current()
+            files = read_manifest(version).get("files", {}) if version else {}
+        except RagError:
+            files = {}
+        for info in files.values():
+            folder = _display(Path(info["path"]).parent)
+            if folder not in roots:
+                roots.append(folder)
+        if not roots:
+            roots = ["docs_raw/"]
+            if self.settings.uploads_dir.is_dir():
+                roots.append(_display(self.settings.uploads_dir))
+        return "rag ingest --rebuild " + " ".join(roots)
+
+
+def _stats(version: Path) -> tuple:
+    return tuple(sorted((str(p.relative_to(version)), p.stat().st_size, p.stat().st_mtime_ns)
+                        for p in version.rglob("*") if p.is_file()))
+
+
+def _display(folder: Path) -> str:
+    """A folder relative to the working directory when it is inside it, with a trailing slash."""
+    try:
+        rel = folder.resolve().relative_to(Path.cwd().resolve())
+        text = str(rel) if str(rel) != "." else "."
+    except ValueError:
+        text = str(folder)
+    return text.rstrip("/") + "/"
