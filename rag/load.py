@@ -27,6 +27,7 @@ _FORMAT = {".txt": "txt", ".md": "md", ".html": "html", ".htm": "html", ".pdf": 
 _MB = 1024 * 1024
 _UNZIP_CAP = 200 * _MB  # absolute ceiling on a DOCX's uncompressed size
 _UNZIP_RATIO = 20  # ... and at most this many times the file-size limit
+_HTML_TAGS = 200_000  # parsed HTML costs ~1 KB of memory per tag: a 50 MB page of bare tags would need GBs
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
 _DROP = ["script", "style", "nav", "aside", "form", "noscript", "template", "svg", "iframe", "button"]
 _BLOCK = {"p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "table",
@@ -126,6 +127,10 @@ def _html(data: bytes, name: str) -> str:
 
     if _looks_binary(data) and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise LoadError(name, "looks like a binary file, not HTML", "check what the file really is")
+    tags = data.count(b"<") - data.count(b"</")  # opening tags, roughly, without parsing
+    if tags > _HTML_TAGS:
+        raise LoadError(name, f"HTML has about {tags:,} tags, over the {_HTML_TAGS:,} limit",
+                        "save the page as PDF or text, or split it")
     soup = BeautifulSoup(data, "lxml")
     page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup.find_all(_DROP):
@@ -135,28 +140,32 @@ def _html(data: bytes, name: str) -> str:
             tag.decompose()
     root = soup.body or soup
     out: list[str] = []
-
-    def walk(node) -> None:
-        for child in node.children:
-            if isinstance(child, PreformattedString):  # comments, doctype, CDATA
-                continue
-            if isinstance(child, NavigableString):
-                out.append(re.sub(r"\s+", " ", str(child)))
-            elif child.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
-                out.append(f"\n\n{'#' * int(child.name[1])} {child.get_text(' ', strip=True)}\n\n")
-            elif child.name == "br":
-                out.append("\n")
-            elif child.name in ("td", "th"):
-                walk(child)
-                out.append(" ")
-            elif child.name in _BLOCK:
-                out.append("\n\n")
-                walk(child)
-                out.append("\n\n")
-            elif child.name not in ("head", "title"):
-                walk(child)
-
-    walk(root)
+    # depth-first with an explicit stack, not recursion: a page nested 100,000 tags deep is
+    # still read. The stack holds child iterators, and text to emit once a tag is done.
+    stack: list = [iter(root.children)]
+    while stack:
+        top = stack[-1]
+        if isinstance(top, str):
+            out.append(stack.pop())
+            continue
+        child = next(top, None)
+        if child is None:
+            stack.pop()
+        elif isinstance(child, PreformattedString):  # comments, doctype, CDATA
+            continue
+        elif isinstance(child, NavigableString):
+            out.append(re.sub(r"\s+", " ", str(child)))
+        elif child.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            out.append(f"\n\n{'#' * int(child.name[1])} {child.get_text(' ', strip=True)}\n\n")
+        elif child.name == "br":
+            out.append("\n")
+        elif child.name in ("td", "th"):
+            stack += [" ", iter(child.children)]
+        elif child.name in _BLOCK:
+            out.append("\n\n")
+            stack += ["\n\n", iter(child.children)]
+        elif child.name not in ("head", "title"):
+            stack.append(iter(child.children))
     text = _tidy("".join(out))
     if page_title and not re.search(r"(?m)^# ", text):
         text = f"# {page_title}\n\n{text}"
@@ -171,8 +180,14 @@ def _tidy(text: str) -> str:
 
 def _pdf(data: bytes, name: str) -> str:
     """Text of every page, pages separated by a blank line."""
-    from pypdf import PdfReader
+    import logging
 
+    from pypdf import PdfReader
+    from pypdf.errors import LimitReachedError
+
+    # pypdf logs a warning per repaired object: a hostile file can print thousands of lines.
+    # Its failures still reach the user, as the LoadError below.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     if b"%PDF-" not in data[:1024]:
         raise LoadError(name, "is not a PDF (no %PDF header)", "check what the file really is")
     if b"%%EOF" not in data[-4096:]:
@@ -190,6 +205,12 @@ def _pdf(data: bytes, name: str) -> str:
         pages = [_tidy(page.extract_text() or "") for page in reader.pages]
     except LoadError:
         raise
+    except RecursionError:
+        raise LoadError(name, "PDF nests its objects too deeply to read (corrupt or hostile)",
+                        "download or export it again") from None
+    except LimitReachedError as e:
+        raise LoadError(name, f"PDF holds data that unpacks past the safety limit, a possible decompression "
+                        f"bomb ({e})", "check where the file came from") from None
     except Exception as e:
         raise LoadError(name, f"PDF is corrupt ({type(e).__name__}: {e})", "download or export it again") from None
     text = "\n\n".join(p for p in pages if p)

@@ -281,3 +281,78 @@ def test_docx_zip_bomb_absolute_cap(tmp_path):
 
 def test_supported_formats():
     assert SUPPORTED == {".txt", ".md", ".html", ".htm", ".pdf", ".docx"}
+
+
+# --- hostile inputs: guards against exhausting memory, time or the stack --------------------------
+
+def test_html_nested_100k_levels_deep(tmp_path):
+    """Walked without recursion: no RecursionError (the fuzzer's first find), and fast."""
+    depth = 100_000
+    html = "<html><body>" + "<div><span>" * (depth // 2) + f"<p>{PROSE}</p>" + "</span></div>" * (depth // 2)
+    doc = load_file(write(tmp_path, "deep.html", html + "</body></html>"))
+    assert doc.text == PROSE
+
+
+def test_html_with_too_many_tags(tmp_path):
+    html = "<html><body>" + "<i>x</i>" * 200_001 + "</body></html>"
+    load_error(write(tmp_path, "tags.html", html), "200,0", "tags", "limit")
+
+
+def _raw_pdf(content: bytes, stream_dict: bytes = b"", extra: list[bytes] = (), length: int | None = None) -> bytes:
+    """One page whose content stream (object 5) is `content`; `extra` objects are numbered from 6."""
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            b"/Contents 5 0 R >>",
+            b"<< /Length %d %s >>\nstream\n" % (len(content) if length is None else length, stream_dict) + content + b"\nendstream", *extra]
+    out, offsets = b"%PDF-1.5\n", []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+
+
+_TEXT = b"BT /F1 11 Tf 72 720 Td (" + PROSE.encode() + b") Tj ET"
+
+
+def test_pdf_hand_built_helper_loads(tmp_path):
+    assert load_file(write(tmp_path, "ok.pdf", _raw_pdf(_TEXT))).text == PROSE
+
+
+def test_pdf_decompression_bomb(tmp_path):
+    import zlib
+
+    z = zlib.compressobj(9)
+    bomb = b"".join(z.compress(bytes(1024 * 1024)) for _ in range(128)) + z.flush()  # 128 MB of zeros
+    assert len(bomb) < 200 * 1024
+    load_error(write(tmp_path, "bomb.pdf", _raw_pdf(bomb, b"/Filter /FlateDecode")), "decompression bomb")
+
+
+def test_pdf_huge_declared_stream_length(tmp_path):
+    load_error(write(tmp_path, "length.pdf", _raw_pdf(_TEXT, length=99999999999999)), "safety limit")
+
+
+def test_pdf_garbage_object_stream_is_ignored(tmp_path):
+    """An unused object stream of noise claiming 10^8 objects: the page's text still loads, quickly."""
+    junk = b"<< /Type /ObjStm /N 100000000 /First 5 /Length 3000 >>\nstream\n" + os.urandom(3000) + b"\nendstream"
+    assert load_file(write(tmp_path, "objstm.pdf", _raw_pdf(_TEXT, extra=[junk]))).text == PROSE
+
+
+def test_pdf_nested_100k_arrays(tmp_path):
+    nested = b"[" * 100_000 + b"]" * 100_000
+    load_error(write(tmp_path, "nested.pdf", _raw_pdf(nested + b"\n" + _TEXT)), "too deeply")
+    unused = b"<< /Junk " + nested + b" >>"  # an object nothing refers to is never parsed
+    assert load_file(write(tmp_path, "unused.pdf", _raw_pdf(_TEXT, extra=[unused]))).text == PROSE
+
+
+def test_docx_zip_bomb_that_lies_about_its_size(tmp_path):
+    """Member headers claiming 1 KB for 64 MB of zeros: unpacking stops at 1 KB and the CRC fails."""
+    data = bytearray(_bomb(64 * 1024 * 1024))
+    real = (64 * 1024 * 1024).to_bytes(4, "little")
+    assert data.count(real) == 2  # the local header and the central directory entry
+    data = bytes(data).replace(real, (1024).to_bytes(4, "little"))
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert sum(i.file_size for i in z.infolist()) < 1024 * 1024  # the size guard sees nothing wrong
+    load_error(write(tmp_path, "liar.docx", data), "not a valid .docx")
