@@ -196,17 +196,26 @@ def _para_end(line: str, width: int) -> bool:
     return len(line) < 0.6 * width or (_ends_sentence(line) and len(line) < 0.85 * width)
 
 
+_WINDOW = 2000  # characters of a block's text the join tests look at: keeps joining linear
+
+
 def _page_break(a: _Block, b: _Block) -> bool:
-    """True when `b` continues the sentence `a` leaves open (a page or line break split it)."""
-    if a.heading or b.heading or _ends_sentence(a.text) or a.text.endswith((":", ";")):
+    """True when `b` continues the sentence `a` leaves open (a page or line break split it).
+
+    Only the last _WINDOW characters of `a` and the first of `b` are examined, so a file of
+    thousands of open lines costs linear time (a block joined line by line would otherwise be
+    rescanned whole at every join).
+    """
+    at, bt = a.text[-_WINDOW:], b.text[:_WINDOW]
+    if a.heading or b.heading or _ends_sentence(at) or at.endswith((":", ";")):
         return False
-    if b.text[:1].islower():
+    if bt[:1].islower():
         return True
     # "It was stressed that Member" / "States should ...": a long open prose block continued
     # by a prose block; titles and headlines are excluded by the title-case test.
-    return (_words(a.text) >= 20 and (a.text[-1].isalpha() or a.text[-1] == ",")
-            and b.text[:1].isalpha() and _ends_sentence(b.text)
-            and not _is_title_case(a.text) and not _is_title_case(b.text))
+    return (_words(at) >= 20 and (at[-1].isalpha() or at[-1] == ",")
+            and bt[:1].isalpha() and _ends_sentence(b.text[-_WINDOW:])
+            and not _is_title_case(at) and not _is_title_case(bt))
 
 
 def _segment(text: str, fmt: str) -> list[_Block]:
@@ -234,16 +243,20 @@ def _segment(text: str, fmt: str) -> list[_Block]:
                 (wrap and not _para_end(run[i - 1][2], top))
                 or _page_break(prev, b)
             ):
-                prev.end, prev.text, prev.joined, prev.gap_after = e, text[prev.start:e], True, b.gap_after
+                # the text keeps a bounded tail while joining; the whole span is cut once, below
+                prev.end, prev.text, prev.joined, prev.gap_after = e, text[max(prev.start, e - _WINDOW):e], True, b.gap_after
                 continue
             blocks.append(b)
     merged: list[_Block] = []
     for b in blocks:  # joins across blank lines: page breaks
         if merged and b.gap_before and _page_break(merged[-1], b):
             a = merged[-1]
-            a.end, a.text, a.joined, a.gap_after = b.end, text[a.start:b.end], True, b.gap_after
+            a.end, a.text, a.joined, a.gap_after = b.end, text[max(a.start, b.end - _WINDOW):b.end], True, b.gap_after
         else:
             merged.append(b)
+    for b in merged:
+        if b.joined:
+            b.text = text[b.start:b.end]
     return merged
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.clean import analyse, find_date, find_symbols
+from rag.clean import _segment, analyse, find_date, find_symbols
 
 DOCS = Path(__file__).resolve().parent.parent / "docs_raw"
 GA = "GA-12734-political-declaration.txt"
@@ -267,3 +267,17 @@ def test_body_from_symbol_prefix():
                       ("E/2025/10", "Economic and Social Council"), ("SG/SM/1", "Secretary-General")]:
         text = f"{sym}\n\nSome Headline About a Meeting\n\n" + "The meeting went on for long hours " * 3 + "today."
         assert analyse(text, "txt")[1]["body"] == body, sym
+
+
+def test_long_run_of_open_lines_joins_into_one_exact_paragraph():
+    """Thousands of lines that each continue the last sentence join into one paragraph whose
+    offsets span them all (the join keeps only a bounded tail while working: the whole span
+    must still be cut at the end)."""
+    lines = [f"lower case open line number {i} with some words" for i in range(3000)]
+    text = "\n\n".join(lines) + "."
+    paragraphs, _ = analyse(text, "txt")
+    assert len(paragraphs) == 1
+    p = paragraphs[0]
+    assert (p.start, p.end) == (0, len(text))
+    blocks = _segment(text, "txt")
+    assert [b.text for b in blocks] == [text]
