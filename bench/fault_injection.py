@@ -234,8 +234,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=20, help="Kills to inject (default 20).")
     ap.add_argument("--seed", type=int, default=0, help="Random seed for corpus changes and kill delays.")
-    ap.add_argument("--embedder", choices=["minilm-int8", "minilm", "hash"], default="minilm-int8",
-                    help="minilm-int8 (the project default) or minilm: the real model through `rag ingest`; "
+    ap.add_argument("--embedder", choices=["minilm-int8", "minilm", "hash"], default="minilm",
+                    help="minilm (the project default) or minilm-int8: the real model through `rag ingest`; "
                          "hash: the tests' fake embedder (faster).")
     ap.add_argument("--duration", type=float, default=None,
                     help="Unkilled ingest duration in seconds (default: measured).")

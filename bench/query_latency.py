@@ -155,7 +155,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000, help="synthetic vectors (default 1,000,000)")
     ap.add_argument("--queries", type=int, default=200, help="queries per configuration (>= 200 for the report)")
     ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--embedders", nargs="*", default=["minilm-int8", "minilm"], choices=["minilm", "minilm-int8"],
+    ap.add_argument("--embedders", nargs="*", default=["minilm", "minilm-int8"], choices=["minilm", "minilm-int8"],
                     help="embedders for the SciFact part (none: skip it)")
     ap.add_argument("--skip-synthetic", action="store_true", help="only the SciFact part")
     ap.add_argument("--no-hnsw", action="store_true", help="skip the (slow) HNSW build")
@@ -172,7 +172,7 @@ def main() -> None:
     sci = [scifact_latency(e, args.queries, args.k, log) for e in args.embedders]
     syn = []
     if not args.skip_synthetic:
-        n_sci = args.scifact_chunks or (sci[0]["chunks"] if sci else C.ensure_scifact_index("minilm-int8", log=log)["chunks"])
+        n_sci = args.scifact_chunks or (sci[0]["chunks"] if sci else C.ensure_scifact_index("minilm", log=log)["chunks"])
         syn.append(run_worker("flat", n_sci, args.queries, args.k, log))
         syn.append(run_worker("flat", args.n, args.queries, args.k, log))
         if not args.no_hnsw:

@@ -26,9 +26,9 @@ class Settings(BaseSettings):
 
     # --- what shapes the vectors (part of the fingerprint) ---
     embedding_model: Literal["minilm", "minilm-int8"] = Field(
-        "minilm-int8",
-        description="Embedding model: 'minilm' (all-MiniLM-L6-v2, PyTorch) or 'minilm-int8' "
-        "(the same model quantised to int8, ONNX Runtime; faster, same retrieval quality).",
+        "minilm",
+        description="Embedding model: 'minilm' (all-MiniLM-L6-v2, PyTorch; the faster one on a 2-core "
+        "CPU without VNNI) or 'minilm-int8' (the same model quantised to int8, ONNX Runtime).",
     )
     chunk_tokens: int = Field(200, ge=32, le=256, description="Maximum chunk length in model tokens.")
     chunk_overlap_tokens: int = Field(
@@ -37,7 +37,8 @@ class Settings(BaseSettings):
 
     # --- ingest ---
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are refused.")
-    embed_batch_size: int = Field(64, ge=1, description="Chunks embedded per batch.")
+    embed_batch_size: int = Field(
+        16, ge=1, description="Chunks embedded per batch (16 was fastest on a 2-core CPU: bench/ingest_throughput.py).")
 
     # --- index ---
     approx_threshold: int = Field(
