@@ -60,7 +60,7 @@ class EmbeddedServer:
         from rag.llm_model import ensure_model
 
         _check_server_installed()
-        model = ensure_model(self.settings)
+        model = ensure_model(self.settings).resolve()  # the server runs in its own directory: RAG_HOME may be relative
         desired = self._config(model)
         self.dir.mkdir(parents=True, exist_ok=True)
         with self._lock():

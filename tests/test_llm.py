@@ -351,3 +351,23 @@ def test_server_killed_mid_stream_raises_then_restarts(real_settings):
     assert make_generator(real_settings).complete(
         [{"role": "user", "content": "Reply with the word: ready"}], max_tokens=5
     )
+
+
+@pytest.mark.integration
+def test_real_server_starts_with_a_relative_data_directory(tmp_path, monkeypatch):
+    """RAG_HOME defaults to the relative `.rag`; the server runs in its own directory, so the
+    model path it is given must not be relative to the caller's."""
+    from rag.generate import make_generator
+
+    (tmp_path / "models").symlink_to(Path(os.environ["RAG_MODELS_DIR"]).resolve(), target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAG_MODELS_DIR", "models")  # relative, as a user's default would be
+    settings = Settings(home=Path("rel-home"), llm_port=free_port(), llm_timeout=30)
+    assert not settings.models_dir.is_absolute()
+    try:
+        gen = make_generator(settings)
+        reply = gen.complete([{"role": "user", "content": "Say OK."}], max_tokens=4)
+        assert reply.strip()
+        assert EmbeddedServer(settings).status()["healthy"]
+    finally:
+        EmbeddedServer(settings).stop()
