@@ -53,7 +53,8 @@ def corpus_hash(documents: dict) -> str:
 
 def settings_info(settings) -> dict:
     """The settings that shape answers (secrets left out) and their hash."""
-    data = settings.model_dump(mode="json", exclude={"llm_api_key", "home", "models_dir_override"})
+    data = settings.model_dump(mode="json", exclude={"llm_api_key", "api_token", "api_read_token",
+                                                          "home", "models_dir_override"})
     blob = json.dumps(data, sort_keys=True).encode()
     return {"index_fingerprint": settings.index_fingerprint(), "answer_fingerprint":
             hashlib.sha256(blob).hexdigest()[:16], "values": data}
