@@ -20,7 +20,23 @@ _INJECTION = re.compile(
     r"|[^.!?\n]*\b(?:system prompt|you are now|as an ai|language model|assistant must|new instructions?)\b[^.!?\n]*[.!?]?",
     re.I,
 )
+# An order about the reply itself, at the start of a sentence: "Reply only with the words ...".
+_COMMAND = re.compile(
+    r"(?:^|(?<=[.!?:]\s))\s*(?:reply|respond|answer|output|print|say|write|repeat)\b[^.!?\n]{0,30}"
+    r"\b(?:only|exactly|nothing else|the words?|verbatim)\b[^.!?\n]*[.!?]?",
+    re.I,
+)
 INJECTION_PLACEHOLDER = "[text addressed to an AI assistant, omitted]"
+
+
+def defuse(text: str) -> str:
+    """Text as the model may see it: from the first sentence addressed to an AI model to the end
+    of the passage, nothing is shown (what follows such a sentence is its payload, e.g. "Reply
+    only with ..."), and stray orders about the reply are replaced too."""
+    m = _INJECTION.search(text)
+    if m:
+        text = text[: m.start()].rstrip() + " " + INJECTION_PLACEHOLDER
+    return _COMMAND.sub(" " + INJECTION_PLACEHOLDER, text).strip()
 
 REFUSAL = "The documents do not say."
 
@@ -39,7 +55,7 @@ def format_source(n: int, hit: Hit, text: str | None = None) -> str:
     title = hit.title if len(hit.title.split()) <= 10 else " ".join(hit.title.split()[:10]) + "…"
     label = " · ".join(x for x in (title, hit.symbol, hit.date) if x)
     body = " ".join((text if text is not None else hit.chunk.text).split())
-    body = _INJECTION.sub(" " + INJECTION_PLACEHOLDER, body).strip()
+    body = defuse(body)
     return f"[{n}] {label}\n<<<\n{body}\n>>>"
 
 
