@@ -208,6 +208,11 @@ def main() -> None:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            if args.mode == "generate":  # the embedded LLM outlives the server by design: stop it too
+                from rag.llm_server import EmbeddedServer
+                from rag.settings import Settings
+
+                EmbeddedServer(Settings(home=home)).stop()
     print(f"\nrag serve, mode={args.mode}, {args.seconds:g}s per client count, writer "
           f"{'off' if args.no_writer else 'on'}, {os.cpu_count()} CPUs")
     print(C.table(["clients", "served", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms"],
