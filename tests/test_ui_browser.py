@@ -122,16 +122,21 @@ def app(tmp_path_factory, browser):
     EmbeddedServer(Settings(home=home, llm_port=llm_port)).stop()
 
 
-@pytest.fixture
-def page(app, browser):
-    """A new browser session (a new conversation) on the chat page, ready for a question."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+def _chat_page(browser, url: str, **context_options):
+    """A new browser session (a new conversation) on the chat page at `url`, ready for a question."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, **context_options)
     pg = ctx.new_page()
     pg.set_default_timeout(60_000)
-    pg.goto(app.url)
+    pg.goto(url)
     _chat_box(pg).wait_for(timeout=SLOW_MS)
     yield pg
     ctx.close()
+
+
+@pytest.fixture
+def page(app, browser):
+    """A new browser session (a new conversation) on the chat page, ready for a question."""
+    yield from _chat_page(browser, app.url, accept_downloads=True)
 
 
 def _screenshot(page, name: str) -> None:
@@ -384,13 +389,7 @@ def scripted_app(app, browser):
 
 @pytest.fixture
 def scripted_page(scripted_app, browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
-    pg = ctx.new_page()
-    pg.set_default_timeout(60_000)
-    pg.goto(scripted_app.url)
-    _chat_box(pg).wait_for(timeout=SLOW_MS)
-    yield pg
-    ctx.close()
+    yield from _chat_page(browser, scripted_app.url)
 
 
 def test_streamed_answer_with_removed_sentence(scripted_app, scripted_page):
