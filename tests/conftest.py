@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,13 @@ DOCS_RAW = ROOT / "docs_raw"
 # the assembled LLM is 1 GB: one copy for the whole session (module fixtures start before
 # the per-test fixtures below), kept across sessions unless the caller chose a place
 os.environ.setdefault("RAG_MODELS_DIR", str(ROOT / ".rag" / "models"))
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on right now (for servers started by tests)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ Re-record a baseline after an intended change (and say why in the commit):
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,10 @@ from eval.cli import eval_group
 from rag.ingest import ingest
 from rag.llm_server import EmbeddedServer
 from rag.settings import Settings
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +59,7 @@ def test_quote_mode_holds_against_its_baseline(indexed, monkeypatch):
 
 
 def test_embedded_model_holds_against_its_baseline(indexed, monkeypatch):
-    port = _free_port()
+    port = free_port()
     monkeypatch.setenv("RAG_LLM_PORT", str(port))
     try:
         result = _gate(indexed, monkeypatch, "--baseline", "default-embedded")

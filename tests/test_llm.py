@@ -25,12 +25,7 @@ from rag.generate import Generator, OpenAIGenerator, ScriptedGenerator
 from rag.llm_model import ModelChecksumError, ModelSpec, ensure_model, is_ready
 from rag.llm_server import EmbeddedServer, _pid_alive
 from rag.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from conftest import free_port
 
 
 # --- model assembly -------------------------------------------------------------------

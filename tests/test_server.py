@@ -29,17 +29,12 @@ import uvicorn
 from rag.ingest import ingest
 from rag.server import create_app
 from rag.settings import Settings
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

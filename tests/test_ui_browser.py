@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -28,6 +27,7 @@ from types import SimpleNamespace
 import pytest
 
 from rag.prompt import REFUSAL
+from conftest import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -40,12 +40,6 @@ ANSWERS = ".rag-answer, [data-testid=stAlertContentInfo], [data-testid=stAlertCo
 SLOW_MS = 240_000  # an answer or an ingest on a loaded 2-core machine
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (see requirements.txt)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _healthy(url: str) -> bool:
@@ -61,7 +55,7 @@ def _serve(home: Path, log_path: Path, **rag_env: str) -> tuple[subprocess.Popen
     """Start `rag ui`'s streamlit command on a free port with RAG_HOME=home; wait until healthy."""
     from ui.launch import command
 
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(RAG_HOME=str(home), HF_HUB_OFFLINE="1",
                RAG_MODELS_DIR=os.environ.get("RAG_MODELS_DIR", str(ROOT / ".rag" / "models")), **rag_env)
@@ -101,7 +95,7 @@ def browser():
 def app(tmp_path_factory, browser):
     """`rag ui`'s streamlit command on a free port, quote mode, a fresh data directory."""
     home = tmp_path_factory.mktemp("ui-home")
-    llm_port = _free_port()
+    llm_port = free_port()
     proc, url = _serve(home, home / "app.log", RAG_MODE="quote", RAG_LLM_PORT=str(llm_port))
     served = SimpleNamespace(url=url, home=home, llm_port=llm_port, first_start="")
     # The very first page load finds no index and builds it from docs_raw/, as on a fresh machine.
