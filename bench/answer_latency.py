@@ -7,6 +7,8 @@ verifier did to the generated sentences (kept as cited, repaired, removed).
 
     .venv/bin/python bench/answer_latency.py [--n 24] [--home DIR]
 
+Settings come from the environment as usual, e.g. RAG_LLM_CONTEXT_WORDS=120 to try a longer context.
+
 The index is built for docs_raw/ in a cache directory on first use. Goal on 2 cores: first
 token under 3 s and a full answer under 10 s at p50. Run on a quiet machine: llama.cpp slows
 down many times over when the cores are shared.
@@ -57,7 +59,6 @@ def main() -> None:
 
     from rag.ingest import ingest
     from rag.pipeline import Assistant
-    from rag.prompt import answer_messages
     from rag.settings import Settings
 
     settings = Settings(home=Path(args.home))
@@ -82,12 +83,9 @@ def main() -> None:
                 answer = ev["answer"]
         total = time.perf_counter() - t0
         hits = assistant.retriever.search(q, settings.k)
-        from rag.quote import compress, rank_sentences
+        from rag.quote import rank_sentences
 
-        docs = assistant.documents()
-        shown = hits[: settings.llm_sources]
-        msgs = answer_messages(q, shown, compress(rank_sentences(q, hits, docs, assistant.embedder), shown, docs,
-                                                   settings.context_sentences))
+        msgs, _, _ = assistant.prompt(q, hits, rank_sentences(q, hits, assistant.documents(), assistant.embedder))
         generated = len(answer.sentences) + len(answer.removed)
         repaired = sum(1 for s in answer.sentences if "repaired" in s.reason)
         rows.append({
@@ -114,6 +112,7 @@ def main() -> None:
         "generated_sentences": gen,
         "removed_share": sum(r["removed"] for r in rows) / gen if gen else 0.0,
         "repaired_share": sum(r["repaired"] for r in rows) / gen if gen else 0.0,
+        "llm_sources": settings.llm_sources, "llm_context_words": settings.llm_context_words,
         "load_average_at_start": os.getloadavg(),
     }
     print("| metric | value |\n| --- | --- |")

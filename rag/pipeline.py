@@ -15,10 +15,10 @@ from embeddings import Embedder, get_embedder
 from rag.citations import is_refusal, parse, render, verify_drafts
 from rag.errors import LLMUnavailable
 from rag.prompt import REFUSAL, answer_messages, rewrite_messages
-from rag.quote import compress, quote_answer, rank_sentences
+from rag.quote import quote_answer, rank_sentences, select_context
 from rag.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
-from rag.types import Answer, SearchFilter
+from rag.types import Answer, Hit, SearchFilter
 from rag.verify import EvidenceVerifier, LLMJudge
 
 _FOLLOW_UP = re.compile(r"^(?:and|but|what about|how about|also|so|then)\b|\b(?:it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
@@ -95,9 +95,7 @@ class Assistant:
             try:
                 gen = self.generator
                 model = gen.model
-                shown = hits[: self.settings.llm_sources]
-                texts = compress(ranked, shown, documents, self.settings.context_sentences)
-                msgs = answer_messages(query, shown, texts)
+                msgs, pool, n_shown = self.prompt(query, hits, ranked)
                 parts = []
                 for delta in gen.stream(msgs, max_tokens=self.settings.llm_max_tokens,
                                         temperature=self.settings.llm_temperature):
@@ -119,9 +117,9 @@ class Assistant:
         else:
             judge = LLMJudge(self._generator) if self.settings.judge and self._generator else None
             verifier = EvidenceVerifier(self.embedder, judge)
-            drafts = parse(raw or "", min(len(hits), self.settings.llm_sources))
-            sentences, removed, citations = verify_drafts(drafts, hits, documents, verifier,
-                                                          self.settings.unsupported)
+            drafts = parse(raw or "", n_shown)
+            sentences, removed, citations = verify_drafts(drafts, pool, documents, verifier,
+                                                          self.settings.unsupported, query)
         timings["verify"] = _ms(t)
         refused = not any(s.supported for s in sentences)
         if refused:
@@ -142,6 +140,15 @@ class Assistant:
             raw=raw,
         )
         yield {"event": "answer", "answer": answer}
+
+    def prompt(self, query: str, hits: list[Hit], ranked: list) -> tuple[list[dict], list[Hit], int]:
+        """The answer prompt for `query`, the passages renumbered so that source n of the prompt is
+        pool[n - 1] (the rest follow, for repairs), and how many sources the prompt shows."""
+        s = self.settings
+        order, texts = select_context(ranked, hits, self.documents(), s.llm_sources, s.llm_context_words)
+        shown = [hits[j] for j in order]
+        pool = shown + [h for j, h in enumerate(hits) if j not in order]
+        return answer_messages(query, shown, texts), pool, len(shown)
 
     def _standalone(self, question: str, history: list[dict], mode: str) -> tuple[str | None, str | None]:
         """A follow-up rewritten to stand alone: by the LLM in generate mode, else by a simple rule."""

@@ -53,15 +53,30 @@ def quote_answer(ranked: list, hits: list[Hit], documents: dict[str, Document], 
     return sentences, book.citations
 
 
-def compress(ranked: list, hits: list[Hit], documents: dict[str, Document], per_hit: int) -> list[str]:
-    """For each hit, its `per_hit` most relevant sentences in document order: what the LLM reads."""
+def select_context(ranked: list, hits: list[Hit], documents: dict[str, Document], max_hits: int,
+                   budget_words: int) -> tuple[list[int], list[str]]:
+    """What the LLM reads: the most relevant sentences (from `rank_sentences`) of the first
+    `max_hits` hits, best first, until `budget_words` words are taken (the best one always is).
+
+    Returns (hit indices, texts): the hits that gave a sentence, in retrieval order, each with
+    its chosen sentences in document order. Prompt evaluation dominates the time to the first
+    token on a CPU, so the budget is the latency knob (bench/answer_latency.py).
+    """
     picked: dict[int, list[tuple[int, int]]] = {}
+    used = 0
     for _, j, s, e in ranked:
-        if len(picked.setdefault(j, [])) < per_hit:
-            picked[j].append((s, e))
-    out = []
-    for j, h in enumerate(hits):
-        doc = documents[h.chunk.doc_id]
-        spans = sorted(picked.get(j, [])) or [(h.chunk.start, h.chunk.end)]
-        out.append(" ".join(" ".join(doc.text[s:e].split()) for s, e in spans))
-    return out
+        if j >= max_hits:
+            continue
+        words = len(documents[hits[j].chunk.doc_id].text[s:e].split())
+        if picked and used + words > budget_words:
+            continue  # a shorter, less relevant sentence may still fit
+        picked.setdefault(j, []).append((s, e))
+        used += words
+    order = sorted(picked)
+    if not order and hits:  # no sentence long enough to rank: the best passage as it is
+        return [0], [" ".join(hits[0].chunk.text.split()[:budget_words])]
+    texts = []
+    for j in order:
+        doc = documents[hits[j].chunk.doc_id]
+        texts.append(" ".join(" ".join(doc.text[s:e].split()) for s, e in sorted(picked[j])))
+    return order, texts

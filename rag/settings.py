@@ -88,10 +88,12 @@ class Settings(BaseSettings):
     judge: bool = Field(True, description="Ask the LLM yes/no whether a passage states a sentence, unless the wording is near-verbatim.")
     llm_sources: int = Field(
         4, ge=1, le=20,
-        description="Best passages shown to the LLM; all k retrieved passages are still used to check and repair citations.",
+        description="Passages the LLM's context is drawn from; all k retrieved passages are still used to check and repair citations.",
     )
-    context_sentences: int = Field(
-        2, ge=1, le=50, description="Most relevant sentences of each passage shown to the LLM (shorter prompt, faster)."
+    llm_context_words: int = Field(
+        80, ge=10, le=2000,
+        description="Words of context the LLM reads: the most relevant sentences of those passages, best first "
+        "(prompt evaluation sets the time to the first token: bench/answer_latency.py).",
     )
     quote_threshold: float = Field(
         0.5, ge=0, le=1, description="Quote mode refuses when no sentence scores this much against the question."
