@@ -23,6 +23,7 @@ from typing import Callable
 from eval import EVAL_DIR
 from eval.metrics import by_tag, dedupe, facts_matched, hit_at_k, mean, recall_at_k, reciprocal_rank, share, std, summarize
 from eval.suite import Item, Suite, document_matches
+from rag.citations import passage
 from rag.types import Answer
 from rag.verify import EvidenceVerifier, LLMJudge, Passage
 
@@ -74,8 +75,8 @@ def _passage(citation, documents: dict, chunks: dict) -> Passage:
     doc = documents[citation.doc_id]
     chunk = chunks.get(citation.chunk_id)
     if chunk is None:  # the chunk is gone (index rebuilt): judge against the quoted span
-        return Passage(doc.text, citation.start, citation.end, doc.title)
-    return Passage(doc.text, chunk.start, chunk.end, doc.title)
+        return passage(doc, citation.start, citation.end)
+    return passage(doc, chunk.start, chunk.end)
 
 
 def _joined(passages: list[Passage]) -> Passage:
@@ -91,17 +92,18 @@ def judge_citations(answer: Answer, documents: dict, chunks: dict, verifier: Evi
     alone, or is part of a concatenation that is needed for the support.
     """
     by_n = {c.n: c for c in answer.citations}
+    given = answer.standalone_question or answer.question  # its figures and names count as given, as in the pipeline
     rows, supported, precise, total_cites = [], 0, 0, 0
     for s in answer.sentences:
         cites = [by_n[n] for n in s.citations if n in by_n]
         passages = [_passage(c, documents, chunks) for c in cites]
         ok_each = [bool(verifier.resolve(s.text, p, sup).supported)
-                   for p, sup in zip(passages, verifier.assess([s.text], passages)[0])] if passages else []
+                   for p, sup in zip(passages, verifier.assess([s.text], passages, given)[0])] if passages else []
         ok = any(ok_each)
         joint = False
         if not ok and len(passages) > 1:
             both = _joined(passages)
-            joint = ok = bool(verifier.resolve(s.text, both, verifier.assess([s.text], [both])[0][0]).supported)
+            joint = ok = bool(verifier.resolve(s.text, both, verifier.assess([s.text], [both], given)[0][0]).supported)
         cite_ok = [True] * len(cites) if joint else ok_each
         supported += ok
         precise += sum(cite_ok)

@@ -4,16 +4,18 @@ The model sees sources numbered 1..k and writes markers. Here each answer senten
 from its markers; markers outside 1..k are dropped; every sentence is checked against every
 retrieved passage; a sentence keeps the cited sources that support it, or is re-cited to the
 passage that supports it best ("repaired"), or is removed (or flagged, by setting) when no
-passage supports it. Citation numbers in the final answer are assigned by first appearance
+passage supports it. An answer that lacks the figure the question asks for is a refusal
+(rag/relevance.py). Citation numbers in the final answer are assigned by first appearance
 and each resolves to a document, its metadata and the exact quoted span.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.prompt import REFUSAL
+from rag.relevance import REASON as MISSES_FIGURE, misses_figure
 from rag.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
 from rag.verify import EvidenceVerifier, Passage, Support
@@ -89,12 +91,14 @@ def _clean(text: str) -> str:
     return text
 
 
+def passage(doc: Document, start: int, end: int) -> Passage:
+    """doc.text[start:end] as the verifier sees it: names and figures may also come from the
+    document's title, symbol and date."""
+    return Passage(doc.text, start, end, " ".join(x for x in (doc.title, doc.symbol, doc.date) if x))
+
+
 def passages_for(hits: list[Hit], documents: dict[str, Document]) -> list[Passage]:
-    out = []
-    for h in hits:
-        doc = documents[h.chunk.doc_id]
-        out.append(Passage(doc.text, h.chunk.start, h.chunk.end, doc.title))
-    return out
+    return [passage(documents[h.chunk.doc_id], h.chunk.start, h.chunk.end) for h in hits]
 
 
 class CitationBook:
@@ -123,12 +127,13 @@ class CitationBook:
 
 
 def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Document],
-                  verifier: EvidenceVerifier, policy: str = "remove"):
-    """Verify and cite each draft sentence. Returns (kept sentences, removed sentences, citations)."""
+                  verifier: EvidenceVerifier, policy: str = "remove", question: str = ""):
+    """Verify and cite each draft sentence. Returns (kept sentences, removed sentences, citations).
+    `question`: what was asked; its own figures and names may be repeated in the answer."""
     drafts = [d for d in drafts if not is_refusal(d.text)]
     book = CitationBook(hits, documents)
     passages = passages_for(hits, documents)
-    matrix = verifier.assess([d.text for d in drafts], passages)
+    matrix = verifier.assess([d.text for d in drafts], passages, question)
     kept: list[AnswerSentence] = []
     removed: list[AnswerSentence] = []
     for d, row in zip(drafts, matrix):
@@ -159,6 +164,12 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
         why = "; ".join(best.reasons) if best and best.reasons else "no source supports it"
         sentence = AnswerSentence(d.text, (), False, best.score if best else 0.0, why)
         (kept if policy == "flag" else removed).append(sentence)
+    if misses_figure(question, [s.text for s in kept if s.supported]):
+        # true and cited, but not an answer: the question asks for a figure (see rag/relevance.py)
+        off = [replace(s, citations=(), supported=False, reason=MISSES_FIGURE) if s.supported else s for s in kept]
+        kept = off if policy == "flag" else [s for s in kept if not s.supported]
+        removed += [] if policy == "flag" else [s for s in off if s.reason == MISSES_FIGURE]
+        book.citations.clear()
     return kept, removed, book.citations
 
 

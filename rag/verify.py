@@ -4,7 +4,8 @@ For each (claim, passage) pair:
 1. Hard checks, any failure is final: every number in the claim appears in the passage
    (figures written as words count: "fifteenth" = 15); every quoted phrase appears verbatim;
    every name (capitalised word not opening the sentence, acronym) appears in the passage
-   or its document title.
+   or its document's title, symbol or date. Figures and names the question itself states
+   count as given.
 2. Evidence score on the best window of one or two passage sentences:
    0.5 * cosine(claim, window) + 0.5 * share of the claim's content terms in the window.
    Above `hi` supported, below `lo` not.
@@ -84,17 +85,21 @@ def names(text: str) -> list[str]:
     return out
 
 
-def hard_failures(claim: str, passage: str, title: str = "") -> list[str]:
-    """Reasons the passage cannot support the claim, whatever their similarity."""
+def hard_failures(claim: str, passage: str, title: str = "", given: str = "") -> list[str]:
+    """Reasons the passage cannot support the claim, whatever their similarity.
+
+    `given` is the question: a figure or name the user wrote ("at the 2025 meeting") is the
+    question's premise restated, not a claim the passage must carry.
+    """
     fails = []
-    have = numbers(passage) | numbers(title)
+    have = numbers(passage) | numbers(title) | numbers(given)
     for n in sorted(claim_numbers(claim) - have):
         fails.append(f"number {n} not in the passage")
     np_ = _norm(passage)
     for q in quoted(claim):
         if _norm(q) not in np_:
             fails.append(f"quoted words “{q}” not in the passage")
-    hay = np_ + " " + _norm(title)
+    hay = np_ + " " + _norm(title) + " " + _norm(given)
     for name in names(claim):
         stem = _norm(name)[: max(4, min(len(name), 6) - 1)]
         if stem not in hay:
@@ -144,8 +149,9 @@ class EvidenceVerifier:
         self.judge = judge
         self.lo, self.hi, self.verbatim = lo, hi, verbatim
 
-    def assess(self, claims: Sequence[str], passages: Sequence[Passage]) -> list[list[Support]]:
-        """Support of every claim by every passage: result[i][j] is claim i against passage j."""
+    def assess(self, claims: Sequence[str], passages: Sequence[Passage], given: str = "") -> list[list[Support]]:
+        """Support of every claim by every passage: result[i][j] is claim i against passage j.
+        `given`: the question, whose figures and names a claim may repeat (see `hard_failures`)."""
         if not claims or not passages:
             return [[] for _ in claims]
         win_texts, owners = [], []
@@ -162,7 +168,7 @@ class EvidenceVerifier:
             terms = content_terms(claim)
             row = []
             for j, p in enumerate(passages):
-                fails = hard_failures(claim, p.text[p.start : p.end], p.title)
+                fails = hard_failures(claim, p.text[p.start : p.end], p.title, given)
                 best, best_w = -1.0, None
                 for w, (owner, s, e) in enumerate(owners):
                     if owner != j:
@@ -193,7 +199,9 @@ class EvidenceVerifier:
         if sup.supported is not None:
             return sup
         if self.judge is not None:
-            verdict = self.judge.supports(claim, p.text[p.start : p.end])
+            # The judge reads the best window, not the whole chunk: the span a citation would quote,
+            # and a prompt a fraction as long (each judge call is a prompt the LLM must evaluate).
+            verdict = self.judge.supports(claim, p.text[sup.start : sup.end])
             if verdict is not None:
                 return Support(verdict, sup.score, sup.start, sup.end,
                                () if verdict else ("the judge found the passage does not state it",), True)

@@ -1,0 +1,71 @@
+"""The verifier's rules that need no model: hard checks, what the judge reads, answer type."""
+
+from __future__ import annotations
+
+from rag.relevance import asks_for_figure, misses_figure
+from rag.verify import EvidenceVerifier, Passage, Support, hard_failures
+
+
+def test_figures_and_names_of_the_question_count_as_given():
+    passage = "The delegate of the Solomon Islands spoke for the Pacific Islands Forum."
+    claim = "At the 2025 meeting, the Solomon Islands spoke for the Pacific Islands Forum."
+    assert hard_failures(claim, passage) == ["number 2025 not in the passage"]
+    assert hard_failures(claim, passage, given="Who spoke at the 2025 meeting?") == []
+    # a figure in the question does not excuse a different one
+    assert hard_failures("It had 44 members in 2025.", passage, given="In 2025?") == ["number 44 not in the passage"]
+    assert hard_failures("Norway spoke.", passage, given="Did Norway speak?") == []
+
+
+def test_document_date_counts_as_a_source_of_figures():
+    from rag.citations import passage
+    from rag.types import Document
+
+    doc = Document(id="d", source="docs_raw/x.txt", title="Hearing summary", text="The hearing was held in New York.", format="txt",
+                   date="2025-06-30")
+    p = passage(doc, 0, len(doc.text))
+    assert hard_failures("The hearing in 2025 was held in New York.", doc.text, p.title) == []
+
+
+class _Recorder:
+    def __init__(self):
+        self.seen = []
+
+    def supports(self, claim, evidence):
+        self.seen.append(evidence)
+        return True
+
+
+def test_judge_reads_the_best_window_not_the_whole_chunk():
+    text = "First sentence about budgets. Second sentence about shelters. Third sentence about courts."
+    judge = _Recorder()
+    verifier = EvidenceVerifier(embedder=None, judge=judge)
+    start = text.index("Second")
+    end = text.index("Third") - 1
+    verdict = verifier.resolve("Shelters were discussed.", Passage(text, 0, len(text)), Support(None, 0.55, start, end))
+    assert verdict.supported and verdict.judged
+    assert judge.seen == ["Second sentence about shelters."]
+
+
+def test_questions_asking_for_a_figure():
+    for q in ("How many States Parties are there?", "How much was pledged?", "What percentage of victims are women?",
+              "In what year was the Plan adopted?", "What share of cases are forced labour?",
+              "What figures did she give?"):
+        assert asks_for_figure(q), q
+    for q in ("Who spoke for the Pacific Islands Forum?", "What did the Secretary-General urge?",
+              "Which article did he highlight?"):
+        assert not asks_for_figure(q), q
+    assert misses_figure("How many convictions were there?", ["Convictions remain low."])
+    assert not misses_figure("How many convictions were there?", ["There were 12 convictions."])
+    assert not misses_figure("How many were convicted?", ["A third of them were convicted."])
+    assert misses_figure("How many victims were found in 2019?", ["Victims were found in 2019."])
+    assert not misses_figure("Who spoke?", ["The delegate of Ghana spoke."])
+
+
+def test_ordinals_and_question_figures_are_not_answers():
+    q = "How many people have been convicted under that law since it was introduced?"
+    assert misses_figure(q, ["First, Member States must invest in solutions."])
+    assert misses_figure("On what date will the OSCE publish its findings?", ["The OSCE will publish its findings."])
+    assert misses_figure("What is the annual budget of the Fund?", ["The Fund supports victims."])
+    assert not misses_figure("What is the annual budget of the Fund?", ["It is $4 million."])
+    assert misses_figure("How much was pledged to the Fund?", ["The Fund supports thousands of victims annually."])
+    assert not misses_figure("How much was pledged?", ["Two million dollars were pledged."])
