@@ -153,7 +153,7 @@ def test_prompt_layout_and_shared_refusal(home, real_embedder):
     hits = HybridRetriever(Settings(home=home), embedder=real_embedder).search(QUESTION, 3)
     msgs = answer_messages(QUESTION, hits)
     assert REFUSAL in SYSTEM and msgs[0]["content"] == SYSTEM
-    user = msgs[1]["content"]
+    user = msgs[-1]["content"]
     assert user.index("[1]") < user.index("[2]") < user.index("[3]") < user.index("Question:")
     assert user.count("<<<") == 3  # document text is fenced as data
 
@@ -173,3 +173,48 @@ def test_prompt_hides_injected_orders_and_their_payload():
     # ordinary prose with the same verbs is left alone
     prose = "States should respond only through law. Member States answer to the Assembly."
     assert defuse(prose) == prose
+
+
+def test_prompt_reads_the_best_sentences_within_the_word_budget(home, real_embedder):
+    """The LLM reads the most relevant sentences up to RAG_LLM_CONTEXT_WORDS; the pool used to
+    check and repair citations starts with the sources shown, in the prompt's numbering."""
+    from rag.quote import rank_sentences
+
+    a = Assistant(Settings(home=home, llm_context_words=40), embedder=real_embedder)
+    hits = a.retriever.search(QUESTION, 6)
+    msgs, pool, shown = a.prompt(QUESTION, hits, rank_sentences(QUESTION, hits, a.documents(), real_embedder))
+    user = msgs[-1]["content"]
+    bodies = re.findall(r"^\[\d+\] .*?\n<<<\n(.*?)\n>>>", user, re.S | re.M)
+    assert len(bodies) == shown >= 1 and sum(len(b.split()) for b in bodies) <= 40
+    assert "185 States Parties" in user  # the best sentence is always read
+    assert sorted(map(id, pool)) == sorted(map(id, hits)) and len(pool) == len(hits)
+    assert _source_with(msgs, "185 States Parties") <= shown
+    assert "185 States Parties" in pool[_source_with(msgs, "185 States Parties") - 1].chunk.text
+    # the worked examples come before the question, as earlier turns of the conversation
+    assert [m["role"] for m in msgs[-3:]] == ["user", "assistant", "user"]
+
+
+def test_true_sentence_without_the_asked_figure_becomes_the_refusal(home, real_embedder):
+    """Asked for a number, the small model cites a true sentence that gives none: not an answer."""
+    question = "How many convictions for trafficking were there last year?"
+
+    def reply(messages):
+        n = _source_with(messages, "shockingly low")
+        return f"The number of convictions for these crimes remains shockingly low [{n}]."
+
+    ans = _assistant(home, real_embedder, reply, llm_context_words=200).ask(question)
+    assert ans.refused and ans.answer == REFUSAL and not ans.citations
+    [gone] = ans.removed
+    assert "asks for a figure" in gone.reason
+
+
+def test_figure_from_the_question_may_be_repeated(home, real_embedder):
+    """'in 2019' comes from the question: restating it is not an invented number."""
+    question = "By how much did the number of children among detected victims increase since 2019?"
+
+    def reply(messages):
+        n = _source_with(messages, "one third since 2019")
+        return f"Since 2019, the number of children among detected victims has increased by one third [{n}]."
+
+    ans = _assistant(home, real_embedder, reply).ask(question)
+    assert not ans.refused and ans.sentences[0].supported, ans.removed
