@@ -166,9 +166,11 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
         (kept if policy == "flag" else removed).append(sentence)
     if misses_figure(question, [s.text for s in kept if s.supported]):
         # true and cited, but not an answer: the question asks for a figure (see rag/relevance.py)
-        off = [replace(s, citations=(), supported=False, reason=MISSES_FIGURE) if s.supported else s for s in kept]
-        kept = off if policy == "flag" else [s for s in kept if not s.supported]
-        removed += [] if policy == "flag" else [s for s in off if s.reason == MISSES_FIGURE]
+        marked = [replace(s, citations=(), supported=False, reason=MISSES_FIGURE) if s.supported else s for s in kept]
+        if policy != "flag":
+            removed += [m for m, s in zip(marked, kept) if s.supported]
+            marked = [s for s in kept if not s.supported]
+        kept = marked
         book.citations.clear()
     return kept, removed, book.citations
 

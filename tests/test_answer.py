@@ -206,15 +206,21 @@ def test_true_sentence_without_the_asked_figure_becomes_the_refusal(home, real_e
     assert ans.refused and ans.answer == REFUSAL and not ans.citations
     [gone] = ans.removed
     assert "asks for a figure" in gone.reason
+    flagged = _assistant(home, real_embedder, reply, llm_context_words=200, unsupported="flag").ask(question)
+    assert flagged.refused and not flagged.removed and not flagged.citations
 
 
 def test_figure_from_the_question_may_be_repeated(home, real_embedder):
-    """'in 2019' comes from the question: restating it is not an invented number."""
-    question = "By how much did the number of children among detected victims increase since 2019?"
+    """'the 2025 high-level meeting' comes from the question; the cited passage does not say 2025:
+    restating the question's premise is not an invented number."""
+    question = "Which country's delegate spoke on behalf of the Pacific Islands Forum at the 2025 high-level meeting?"
 
     def reply(messages):
-        n = _source_with(messages, "one third since 2019")
-        return f"Since 2019, the number of children among detected victims has increased by one third [{n}]."
+        n = _source_with(messages, "on behalf of the Pacific Islands Forum")
+        return (f"At the 2025 high-level meeting, the Solomon Islands' delegate, on behalf of the Pacific Islands "
+                f"Forum, said the expanse of oceans between the group's countries forms a strategic corridor that "
+                f"human traffickers are increasingly exploiting [{n}].")
 
     ans = _assistant(home, real_embedder, reply).ask(question)
     assert not ans.refused and ans.sentences[0].supported, ans.removed
+    assert "2025" not in ans.citations[0].quote
