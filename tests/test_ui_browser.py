@@ -261,7 +261,8 @@ def test_upload_then_ask_about_it(app, page, tmp_path):
     assert page.get_by_text("“empty.md” is empty. Upload a file with text in it.").is_visible()
     assert (app.home / "uploads" / "Zorblatt_memo_draft.md").exists()
     assert not (app.home / "uploads" / "empty.md").exists()
-    assert page.get_by_text(re.compile(r"^6 documents, \d+ chunks")).is_visible()
+    # the corpus summary is redrawn on the rerun after the upload: wait for it, do not poll once
+    page.get_by_text(re.compile(r"^6 documents, \d+ chunks")).wait_for(timeout=SLOW_MS)
     _screenshot(page, "upload")
 
     open_page(page, "Chat")
