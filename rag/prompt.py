@@ -58,13 +58,13 @@ Rules:
 # (refusal first; with the refusal last it refused more). Unanswerable questions are then
 # refused by the verifier and the answer-type check more than by the model.
 _EXAMPLES = [
-    ([("Press release WS/204",
+    ([("WS/204",
        "Delegates said that the cost of repairing pipes rose sharply after the floods.")],
      "What was the budget of the Water Office in 2029?",
      REFUSAL),
-    ([("Report of the Committee on Water · 2030-01-15",
+    ([("2030-01-15",
        "The Committee welcomed the 12 countries that joined the Clean Water Initiative in 2029."),
-      ("Press release WS/204",
+      ("WS/204",
        "The Director of the Water Office said that funding for rural wells had fallen by a third since 2027.")],
      "By how much had funding for rural wells fallen?",
      "Funding for rural wells had fallen by a third since 2027 [2]."),
@@ -74,10 +74,12 @@ REWRITE = """Rewrite the user's last question as one standalone question that ca
 
 
 def label(hit: Hit) -> str:
-    """A source's short label: its symbol or the first words of its title, and its date."""
+    """A source's short label: its symbol and date, or the first words of its title when it has
+    neither. Every label token is evaluated per question, and the title rarely holds the answer."""
+    if hit.symbol or hit.date:
+        return " · ".join(x for x in (hit.symbol, hit.date) if x)
     words = hit.title.split()
-    name = hit.symbol or (" ".join(words[:6]) + ("…" if len(words) > 6 else ""))
-    return " · ".join(x for x in (name, hit.date) if x)
+    return " ".join(words[:4]) + ("…" if len(words) > 4 else "")
 
 
 def _block(n: int, label_text: str, body: str) -> str:
@@ -85,7 +87,7 @@ def _block(n: int, label_text: str, body: str) -> str:
 
 
 def _user_turn(blocks: list[str], question: str) -> str:
-    return "Sources:\n" + "\n".join(blocks) + f"\n\nQuestion: {question}\nAnswer with source numbers in brackets:"
+    return "Sources:\n" + "\n".join(blocks) + f"\n\nQuestion: {question}"
 
 
 def format_source(n: int, hit: Hit, text: str | None = None) -> str:
