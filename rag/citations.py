@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, replace
 
 from rag.prompt import REFUSAL
-from rag.relevance import REASON as MISSES_FIGURE, misses_figure
+from rag.relevance import OFF_TOPIC, REASON as MISSES_FIGURE, misses_figure, off_topic
 from rag.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
 from rag.verify import EvidenceVerifier, Passage, Support
@@ -141,28 +141,36 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
             row[j] = verifier.resolve(d.text, passages[j], row[j])
             return row[j]
 
+        def evidence(js: list[int]) -> list[str]:
+            return [passages[j].text[row[j].start : row[j].end] for j in js]
+
         notes = [f"dropped marker [{n}]: no such source" for n in d.dropped]
         ok_cited = [n for n in d.cited if settle(n - 1).supported]
-        if ok_cited:
+        # another retrieved passage may support it: try the most similar ones (at most 2 judge calls)
+        others = sorted((j for j in range(len(row)) if j + 1 not in d.cited and row[j].supported is not False),
+                        key=lambda j: -row[j].score)[:2]
+        j = None if ok_cited else next((j for j in others if settle(j).supported), None)
+        found = [n - 1 for n in ok_cited] or ([j] if j is not None else [])
+        if found and off_topic(question, d.text, evidence(found)):
+            why, score = OFF_TOPIC, max(row[f].score for f in found)
+        elif ok_cited:
             bad = [n for n in d.cited if n not in ok_cited]
             if bad:
                 notes.append("dropped " + ", ".join(f"[{n}]" for n in bad) + ": does not support the sentence")
             nums = tuple(book.cite(n - 1, row[n - 1]) for n in ok_cited)
             kept.append(AnswerSentence(d.text, nums, True, max(row[n - 1].score for n in ok_cited), "; ".join(notes)))
             continue
-        # another retrieved passage may support it: try the most similar ones (at most 2 judge calls)
-        others = sorted((j for j in range(len(row)) if j + 1 not in d.cited and row[j].supported is not False),
-                        key=lambda j: -row[j].score)[:2]
-        j = next((j for j in others if settle(j).supported), None)
-        if j is not None:
+        elif j is not None:
             was = ", ".join(f"[{n}]" for n in d.cited) or "nothing"
             notes.append(f"repaired: cited {was}, supported by source {j + 1}")
             kept.append(AnswerSentence(d.text, (book.cite(j, row[j]),), True, row[j].score, "; ".join(notes)))
             continue
-        look = [row[n - 1] for n in d.cited] or row
-        best = max(look, key=lambda s: s.score) if look else None
-        why = "; ".join(best.reasons) if best and best.reasons else "no source supports it"
-        sentence = AnswerSentence(d.text, (), False, best.score if best else 0.0, why)
+        else:
+            look = [row[n - 1] for n in d.cited] or row
+            best = max(look, key=lambda s: s.score) if look else None
+            why = "; ".join(best.reasons) if best and best.reasons else "no source supports it"
+            score = best.score if best else 0.0
+        sentence = AnswerSentence(d.text, (), False, score, why)
         (kept if policy == "flag" else removed).append(sentence)
     if misses_figure(question, [s.text for s in kept if s.supported]):
         # true and cited, but not an answer: the question asks for a figure (see rag/relevance.py)

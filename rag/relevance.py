@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from rag.lexical import content_terms
 from rag.verify import claim_numbers
 
 _ASKS_FIGURE = re.compile(
@@ -48,3 +49,16 @@ def misses_figure(question: str, sentences: list[str]) -> bool:
 
 
 REASON = "the question asks for a figure and the answer gives none"
+
+
+def off_topic(question: str, sentence: str, evidence: list[str]) -> bool:
+    """True when the question has content words and neither the sentence nor its cited
+    evidence (the quoted windows) shares any of them."""
+    asked = content_terms(question)
+    if not asked:
+        return False
+    said = content_terms(sentence).union(*(content_terms(t) for t in evidence))
+    return not (asked & said)
+
+
+OFF_TOPIC = "shares nothing with the question: not an answer to it"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.relevance import asks_for_figure, misses_figure
+from rag.relevance import asks_for_figure, misses_figure, off_topic
 from rag.verify import EvidenceVerifier, Passage, Support, hard_failures
 
 
@@ -69,3 +69,16 @@ def test_ordinals_and_question_figures_are_not_answers():
     assert not misses_figure("What is the annual budget of the Fund?", ["It is $4 million."])
     assert misses_figure("How much was pledged to the Fund?", ["The Fund supports thousands of victims annually."])
     assert not misses_figure("How much was pledged?", ["Two million dollars were pledged."])
+
+
+def test_a_sentence_is_on_the_question_through_itself_or_its_evidence():
+    q = "Which organization does panellist Colin Ward represent?"
+    herrera = "Karin Herrera, Vice-President of Guatemala, underscored the need for social safety nets."
+    ward = "Mr. Colin Ward, Engagement Lead of Marinus Analytics in UK and Europe, highlighted the dual role."
+    assert off_topic(q, "Karin Herrera, Vice-President of Guatemala.", [herrera])
+    assert not off_topic(q, "Marinus Analytics.", [ward])  # terse, but its evidence is about Colin Ward
+    assert not off_topic(q, "Colin Ward represents Marinus Analytics.", [herrera])
+    # stemmed: "criminalized" in the question meets "criminalize" in the evidence
+    assert not off_topic("In what year was buying sex criminalized?", "1999.",
+                         ["In 1999, Sweden became the first country to criminalize the purchase of sexual services."])
+    assert not off_topic("What is it?", "Anything at all.", [])  # no content words to compare
