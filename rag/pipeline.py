@@ -85,7 +85,11 @@ class Assistant:
         t = time.perf_counter()
         hits = self.retriever.search(query, k, flt)
         documents = self.documents()
-        ranked = rank_sentences(query, hits, documents, self.embedder) if hits else []
+        # The prompt shows sentences of the first llm_sources hits only, so generate mode ranks
+        # just those (embedding sentences is most of the time before the first token); quote
+        # mode, and the fallback to it, ranks them all.
+        shown = hits[: self.settings.llm_sources] if mode == "generate" else hits
+        ranked = rank_sentences(query, shown, documents, self.embedder) if hits else []
         timings["retrieve"] = _ms(t)
         model = None
         raw = None
@@ -113,6 +117,8 @@ class Assistant:
         if not hits:
             sentences, citations = [], []
         elif mode == "quote":
+            if len(shown) < len(hits):  # fell back from generate mode
+                ranked = rank_sentences(query, hits, documents, self.embedder)
             sentences, citations = quote_answer(ranked, hits, documents, self.settings.quote_threshold)
         else:
             judge = LLMJudge(self._generator) if self.settings.judge and self._generator else None
@@ -145,7 +151,8 @@ class Assistant:
         """The answer prompt for `query`, the passages renumbered so that source n of the prompt is
         pool[n - 1] (the rest follow, for repairs), and how many sources the prompt shows."""
         s = self.settings
-        order, texts = select_context(ranked, hits, self.documents(), s.llm_sources, s.llm_context_words)
+        order, texts = select_context(ranked, hits, self.documents(), s.llm_sources, s.llm_context_words,
+                                      s.llm_context_margin)
         shown = [hits[j] for j in order]
         pool = shown + [h for j, h in enumerate(hits) if j not in order]
         return answer_messages(query, shown, texts), pool, len(shown)

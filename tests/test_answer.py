@@ -224,3 +224,60 @@ def test_figure_from_the_question_may_be_repeated(home, real_embedder):
     ans = _assistant(home, real_embedder, reply).ask(question)
     assert not ans.refused and ans.sentences[0].supported, ans.removed
     assert "2025" not in ans.citations[0].quote
+
+
+def test_fallback_quotes_from_every_retrieved_passage(home, real_embedder):
+    """Generate mode ranks only the sentences the prompt can show (the first llm_sources hits);
+    the fallback to quotes must still choose among all retrieved passages, as quote mode does."""
+    question = "How many speakers took the floor on the concluding day of the 2021 high-level meeting on the Global Plan of Action?"
+    gen_error = LLMUnavailable("http://127.0.0.1:9/v1 refused the connection")
+    fallback = _assistant(home, real_embedder, [gen_error], llm_sources=1).ask(question)
+    quoted = Assistant(Settings(home=home, mode="quote"), embedder=real_embedder).ask(question)
+    assert fallback.mode == "quote" and fallback.answer == quoted.answer
+    first = Assistant(Settings(home=home), embedder=real_embedder).retriever.search(question, 6)[0]
+    first_text = " ".join(first.chunk.text.split())
+    assert any(" ".join(c.quote.split()) not in first_text for c in quoted.citations), \
+        "a quote should come from beyond the first passage, or this test checks nothing"
+
+
+def test_true_sentence_about_something_else_is_not_an_answer(home, real_embedder):
+    """Seen in the eval: asked whom Colin Ward represents, the model answered with another
+    speaker's title, true and correctly cited. It shares nothing with the question."""
+    question = "Which organization does panellist Colin Ward represent?"
+
+    def reply(messages):
+        n = _source_with(messages, "Karin Herrera")
+        return f"Karin Herrera, Vice-President of Guatemala [{n}]."
+
+    ans = _assistant(home, real_embedder, reply, llm_context_words=400).ask(question)
+    assert ans.refused and not ans.citations
+    [gone] = ans.removed
+    assert "shares nothing with the question" in gone.reason
+
+    def right(messages):
+        return f"Marinus Analytics [{_source_with(messages, 'Marinus Analytics')}]."
+
+    ans = _assistant(home, real_embedder, right, llm_context_words=400).ask(question)
+    assert not ans.refused and "Marinus Analytics" in ans.citations[0].quote
+
+
+def test_context_leaves_out_sentences_far_below_the_best(home, real_embedder):
+    """With room to spare in the word budget, sentences scoring more than the margin below the
+    best one are still left out: they cost prompt time and rarely hold the answer."""
+    from rag.quote import rank_sentences, select_context
+
+    a = Assistant(Settings(home=home, llm_context_words=400), embedder=real_embedder)
+    docs = a.documents()
+    hits = a.retriever.search(QUESTION, 6)
+    ranked = rank_sentences(QUESTION, hits[:4], docs, real_embedder)
+    near = [r for r in ranked if r[0] >= ranked[0][0] - 0.25]
+    assert 0 < len(near) < len(ranked), "the margin should cut here, or this test checks nothing"
+    _, wide = select_context(ranked, hits, docs, 4, 400)
+    _, narrow = select_context(ranked, hits, docs, 4, 400, margin=0.25)
+    n_words = sum(len(docs[hits[j].chunk.doc_id].text[s:e].split()) for _, j, s, e in near)
+    assert sum(len(t.split()) for t in narrow) == n_words < sum(len(t.split()) for t in wide)
+    assert "185 States Parties" in " ".join(narrow)
+    # the pipeline passes the setting: a zero margin shows only the best sentence (and its ties)
+    msgs, _, shown = Assistant(Settings(home=home, llm_context_words=400, llm_context_margin=0.0),
+                               embedder=real_embedder).prompt(QUESTION, hits, ranked)
+    assert shown == 1 and "185 States Parties" in msgs[-1]["content"]
