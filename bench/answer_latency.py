@@ -7,7 +7,8 @@ verifier did to the generated sentences (kept as cited, repaired, removed).
 
     .venv/bin/python bench/answer_latency.py [--n 24] [--home DIR]
 
-Settings come from the environment as usual, e.g. RAG_LLM_CONTEXT_WORDS=120 to try a longer context.
+Settings come from the environment as usual, e.g. RAG_LLM_CONTEXT_WORDS=120 to try a longer
+context, or RAG_LLM_CONTEXT_MARGIN=2 to read every sentence that fits the word budget.
 
 The index is built for docs_raw/ in a cache directory on first use. Goal on 2 cores: first
 token under 3 s and a full answer under 10 s at p50. Run on a quiet machine: llama.cpp slows
@@ -85,12 +86,15 @@ def main() -> None:
         hits = assistant.retriever.search(q, settings.k)
         from rag.quote import rank_sentences
 
-        msgs, _, _ = assistant.prompt(q, hits, rank_sentences(q, hits, assistant.documents(), assistant.embedder))
+        shown = hits[: settings.llm_sources]  # as the pipeline ranks them in generate mode
+        msgs, _, _ = assistant.prompt(q, hits, rank_sentences(q, shown, assistant.documents(), assistant.embedder))
         generated = len(answer.sentences) + len(answer.removed)
         repaired = sum(1 for s in answer.sentences if "repaired" in s.reason)
         rows.append({
             "id": item["id"], "answerable": item.get("answerable", True), "ttft_s": first, "total_s": total,
             "prompt_tokens": prompt_tokens(assistant.generator.endpoint, msgs),
+            # the last turn (sources and question) is what the server evaluates per question
+            "question_turn_tokens": prompt_tokens(assistant.generator.endpoint, msgs[-1:]),
             "verify_ms": answer.timings.get("verify"), "generated": generated,
             "removed": len(answer.removed), "repaired": repaired, "refused": answer.refused, "mode": answer.mode,
         })
@@ -102,6 +106,7 @@ def main() -> None:
     total = [r["total_s"] for r in rows]
     verify = [r["verify_ms"] for r in rows if r["verify_ms"] is not None]
     toks = [r["prompt_tokens"] for r in rows if r["prompt_tokens"]]
+    turn = [r["question_turn_tokens"] for r in rows if r["question_turn_tokens"]]
     gen = sum(r["generated"] for r in rows)
     summary = {
         "questions": len(rows),
@@ -109,10 +114,12 @@ def main() -> None:
         "total_p50_s": pct(total, 0.5), "total_p95_s": pct(total, 0.95),
         "verify_p50_ms": pct(verify, 0.5), "verify_p95_ms": pct(verify, 0.95),
         "prompt_tokens_mean": statistics.mean(toks) if toks else None,
+        "question_turn_tokens_mean": statistics.mean(turn) if turn else None,
         "generated_sentences": gen,
         "removed_share": sum(r["removed"] for r in rows) / gen if gen else 0.0,
         "repaired_share": sum(r["repaired"] for r in rows) / gen if gen else 0.0,
         "llm_sources": settings.llm_sources, "llm_context_words": settings.llm_context_words,
+        "llm_context_margin": settings.llm_context_margin,
         "load_average_at_start": os.getloadavg(),
     }
     print("| metric | value |\n| --- | --- |")
