@@ -16,6 +16,7 @@ from rag.citations import is_refusal, parse, render, verify_drafts
 from rag.errors import LLMUnavailable
 from rag.prompt import REFUSAL, answer_messages, rewrite_messages
 from rag.quote import quote_answer, rank_sentences, select_context
+from rag.relevance import misses_figure
 from rag.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, Hit, SearchFilter
@@ -120,6 +121,8 @@ class Assistant:
             if len(shown) < len(hits):  # fell back from generate mode
                 ranked = rank_sentences(query, hits, documents, self.embedder)
             sentences, citations = quote_answer(ranked, hits, documents, self.settings.quote_threshold)
+            if misses_figure(query, [s.text for s in sentences]):
+                sentences, citations = [], []  # quotes without the figure asked for are not an answer
         else:
             judge = LLMJudge(self._generator) if self.settings.judge and self._generator else None
             verifier = EvidenceVerifier(self.embedder, judge)

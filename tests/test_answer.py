@@ -281,3 +281,20 @@ def test_context_leaves_out_sentences_far_below_the_best(home, real_embedder):
     msgs, _, shown = Assistant(Settings(home=home, llm_context_words=400, llm_context_margin=0.0),
                                embedder=real_embedder).prompt(QUESTION, hits, ranked)
     assert shown == 1 and "185 States Parties" in msgs[-1]["content"]
+
+
+def test_quote_mode_refuses_quotes_without_the_asked_figure(home, real_embedder):
+    """Quote mode applies the answer-type check too: the best sentences for a "how many" question
+    that the corpus cannot answer are on topic but state no figure, so they are not quoted."""
+    from rag.quote import quote_answer, rank_sentences
+
+    question = "How many victims can the shelter created by the Maldives accommodate?"
+    a = Assistant(Settings(home=home, mode="quote"), embedder=real_embedder)
+    hits = a.retriever.search(question, 6)
+    ranked = rank_sentences(question, hits, a.documents(), real_embedder)
+    quotes, _ = quote_answer(ranked, hits, a.documents(), a.settings.quote_threshold)
+    assert quotes, "without the check these would be quoted, or this test checks nothing"
+    ans = a.ask(question)
+    assert ans.refused and ans.answer == REFUSAL and not ans.citations
+    # a figure question the corpus does answer is still quoted
+    assert not a.ask(QUESTION).refused
