@@ -4,8 +4,8 @@ The model sees sources numbered 1..k and writes markers. Here each answer senten
 from its markers; markers outside 1..k are dropped; every sentence is checked against every
 retrieved passage; a sentence keeps the cited sources that support it, or is re-cited to the
 passage that supports it best ("repaired"), or is removed (or flagged, by setting) when no
-passage supports it. An answer that lacks the figure the question asks for is a refusal
-(rag/relevance.py). Citation numbers in the final answer are assigned by first appearance
+passage supports it. A sentence off the question is removed, and an answer that lacks the
+figure the question asks for is a refusal (rag/relevance.py). Citation numbers in the final answer are assigned by first appearance
 and each resolves to a document, its metadata and the exact quoted span.
 """
 

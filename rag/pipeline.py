@@ -89,8 +89,8 @@ class Assistant:
         # The prompt shows sentences of the first llm_sources hits only, so generate mode ranks
         # just those (embedding sentences is most of the time before the first token); quote
         # mode, and the fallback to it, ranks them all.
-        shown = hits[: self.settings.llm_sources] if mode == "generate" else hits
-        ranked = rank_sentences(query, shown, documents, self.embedder) if hits else []
+        to_rank = hits[: self.settings.llm_sources] if mode == "generate" else hits
+        ranked = rank_sentences(query, to_rank, documents, self.embedder) if hits else []
         timings["retrieve"] = _ms(t)
         model = None
         raw = None
@@ -118,7 +118,7 @@ class Assistant:
         if not hits:
             sentences, citations = [], []
         elif mode == "quote":
-            if len(shown) < len(hits):  # fell back from generate mode
+            if len(to_rank) < len(hits):  # fell back from generate mode
                 ranked = rank_sentences(query, hits, documents, self.embedder)
             sentences, citations = quote_answer(ranked, hits, documents, self.settings.quote_threshold)
             if misses_figure(query, [s.text for s in sentences]):

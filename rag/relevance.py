@@ -3,10 +3,15 @@
 The verifier proves that each sentence is stated by its source; it cannot see that a true,
 well-cited sentence misses the question. The small model does this when the sources lack the
 answer: asked "How many people have been convicted under that law?", it cites a source saying
-convictions "remain shockingly low". One deterministic check covers the commonest case: a
-question asking for a figure (how many, how much, what percentage, which year, on what date,
-what is the budget...) is answered only by a sentence stating one, in digits or in words ("a
-third", "two million"; not "thousands"); an answer with none is a refusal.
+convictions "remain shockingly low"; asked which organization a panellist represents, it
+answers with another speaker's title. Two deterministic checks:
+
+- A question asking for a figure (how many, how much, what percentage, which year, on what
+  date, what is the budget...) is answered only by a sentence stating one, in digits or in words
+  ("a third", "two million"; not "thousands"); an answer with none is a refusal (both modes).
+- A sentence that shares no content word with the question, neither in itself nor in the window
+  it cites, is off the question and removed: "1999 [1]" passes when its source is about the
+  question, "Karin Herrera, Vice-President of Guatemala [2]" does not when it asks about Colin Ward.
 """
 
 from __future__ import annotations
