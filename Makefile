@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test env bench clean
+.PHONY: run test env bench clean constraints check-pins
 
 env: $(STAMP)
 
@@ -24,6 +24,17 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/browser-deps.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Re-create constraints.txt from the working environment (exact name==version pins only, never the
+# local paths a bare `pip freeze` writes for packages installed from a file), then check the pins.
+constraints: $(STAMP)
+	$(PY) scripts/pins.py freeze
+	$(PY) scripts/pins.py check
+
+# What CI checks before anything else: every pin resolves from the registry alone (no cache, no
+# local wheels), so a pin that only this machine can satisfy fails here and not on a newcomer's.
+check-pins:
+	bash scripts/check-registry.sh
 
 bench: $(STAMP)
 	$(PY) bench/retrieval_quality.py
