@@ -172,7 +172,7 @@ def compare(current: dict, baseline: dict, tolerances: Tolerances, *, baseline_p
 
 
 # settings that change how fast or where, not what is answered
-_NOT_ANSWER_SHAPING = {"llm_port", "llm_timeout", "llm_threads", "llm_start_timeout", "llm_cache_mb",
+_NOT_ANSWER_SHAPING = {"llm_port", "llm_timeout", "llm_threads", "llm_start_timeout", "llm_cache_mb", "llm_idle_minutes",
                        "embed_batch_size", "max_file_mb", "keep_versions", "llm_api_key"}
 
 

@@ -3,8 +3,10 @@
 Loading the 1.1 GB model takes seconds, so the server is started once, detached, and
 outlives the command that started it; later commands (and the UI) find it through a state
 file, HOME/llm/server.json, and reuse it. A file lock makes concurrent starts produce one
-server. The server keeps a RAM cache of evaluated prompts, so a repeated instructions+sources
-prefix is not processed again even when other prompts ran in between.
+server. The server (rag/llm_app.py: llama-cpp-python's app with a bounded prompt cache, a
+yes/no judge route and a status route) keeps evaluated prompts in RAM, so a repeated
+instructions prefix is not processed again even when other prompts ran in between, and stops
+itself after RAG_LLM_IDLE_MINUTES without a request; the next command starts it again.
 
 Everything that can go wrong (port taken, model fails to load, server dies or hangs) is
 raised as LLMUnavailable with the last lines of HOME/llm/server.log and the next step.
@@ -92,9 +94,15 @@ class EmbeddedServer:
         pid = state.get("pid")
         running = bool(state) and _is_our_server(pid)
         port = state.get("port", self.port) if running else self.port
+        live = _server_status(port) if running else None
         return {
             "running": running,
             "healthy": running and bool(state.get("ready")) and _accepts(port),
+            "rss_mb": round(live["rss_bytes"] / 2**20, 1) if live else None,
+            "idle_s": live["idle_s"] if live else None,
+            "idle_stop_s": live["idle_stop_s"] if live else None,
+            "cache_mb": round(live["cache_bytes"] / 2**20, 1) if live else None,
+            "requests": live["requests"] if live else None,
             "pid": pid if running else None,
             "port": port,
             "base_url": f"http://{HOST}:{port}/v1",
@@ -129,27 +137,17 @@ class EmbeddedServer:
         from rag.llm_model import MODEL_NAME
 
         s = self.settings
-        cache_bytes = int(s.llm_cache_mb) * 1024 * 1024
         return [
-            sys.executable, "-m", "llama_cpp.server",
+            sys.executable, "-m", "rag.llm_app",
             "--model", str(model),
-            "--model_alias", MODEL_NAME,
-            "--host", HOST,
+            "--alias", MODEL_NAME,
             "--port", str(self.port),
-            "--n_ctx", str(s.llm_ctx),
-            "--n_threads", str(s.llm_threads),
-            "--n_threads_batch", str(s.llm_threads),
-            # Only the last token's logits are needed; True would allocate n_ctx x vocab floats.
-            "--logits_all", "False",
-            "--use_mlock", "False",
-            # RAM cache of prompt states: a repeated prefix is restored instead of re-evaluated.
-            "--cache", "True",
-            "--cache_type", "ram",
-            "--cache_size", str(cache_bytes),
-            # Queue concurrent requests instead of cutting off the answer being streamed
-            # (with True, any request, even GET /v1/models, cancels the running stream).
-            "--interrupt_requests", "False",
-            "--verbose", "True",
+            "--ctx", str(s.llm_ctx),
+            "--threads", str(s.llm_threads),
+            # Prompt states kept in RAM: a repeated prefix is restored instead of re-evaluated.
+            # Bounded by the bytes it really holds (rag/llm_app.py says why that needs our cache).
+            "--cache-mb", str(s.llm_cache_mb),
+            "--idle-s", str(int(s.llm_idle_minutes * 60)),
         ]  # fmt: skip
 
     def _start(self, model: Path, config: dict) -> None:
@@ -281,6 +279,17 @@ def _probe(port: int, timeout: float = 1.0) -> list[str] | None:
         return None
 
 
+def _server_status(port: int, timeout: float = 2.0) -> dict | None:
+    """GET /rag/status of our server (memory, idle time, cache), or None if it does not answer."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://{HOST}:{port}/rag/status", timeout=timeout) as resp:
+            body = json.loads(resp.read())
+        return body if isinstance(body, dict) else None
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
 def _accepts(port: int) -> bool:
     """True if something listens on the loopback port (connect succeeds)."""
     try:
@@ -315,11 +324,11 @@ def _wait_gone(pid: int, timeout: float) -> None:
 
 
 def _is_our_server(pid: int | None) -> bool:
-    """Alive and running llama_cpp.server, so a reused pid is never mistaken for our server."""
+    """Alive and running rag.llm_app, so a reused pid is never mistaken for our server."""
     if not _pid_alive(pid):
         return False
     try:
-        return b"llama_cpp.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"rag.llm_app" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True
 

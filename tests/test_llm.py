@@ -254,14 +254,14 @@ def test_scripted_generator_from_function_and_max_tokens():
 
 
 def _server_pids(port: int) -> list[int]:
-    """Live llama_cpp.server processes listening on `port` (from /proc)."""
+    """Live embedded server processes (rag.llm_app) listening on `port` (from /proc)."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             args = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"llama_cpp.server" in args and str(port).encode() in args and _pid_alive(int(proc.name)):
+        if b"rag.llm_app" in args and str(port).encode() in args and _pid_alive(int(proc.name)):
             found.append(int(proc.name))
     return found
 
@@ -366,3 +366,40 @@ def test_real_server_starts_with_a_relative_data_directory(tmp_path, monkeypatch
         assert EmbeddedServer(settings).status()["healthy"]
     finally:
         EmbeddedServer(settings).stop()
+
+
+@pytest.mark.integration
+def test_idle_server_stops_itself_and_the_next_command_restarts_it(real_settings):
+    """RAG_LLM_IDLE_MINUTES: a server nobody uses exits (freeing its memory); status shows its
+    memory and idle time while it runs; a command that needs it starts a new one."""
+    from rag.generate import make_generator
+
+    settings = real_settings.model_copy(update={"llm_idle_minutes": 0.1})  # 6 s
+    server = EmbeddedServer(settings)
+    server.ensure_running()
+    info = server.status()
+    pid = info["pid"]
+    assert info["rss_mb"] > 500  # the 1.1 GB model is mapped in
+    assert info["idle_s"] is not None and info["idle_stop_s"] == 6
+    assert make_generator(settings).complete([{"role": "user", "content": "Say OK."}], max_tokens=3)
+    assert server.status()["idle_s"] < 3  # the answer reset the idle clock; looking at status does not
+    deadline = time.monotonic() + 40
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _pid_alive(pid), "the idle server did not stop"
+    assert server.status()["running"] is False
+    assert make_generator(settings).complete([{"role": "user", "content": "Say OK."}], max_tokens=3)
+    assert server.status()["pid"] not in (None, pid)
+
+
+@pytest.mark.integration
+def test_judge_route_gives_calibrated_yes_probabilities(real_settings):
+    """POST /rag/judge reads the next-token logits: a passage that states a claim gets a high
+    probability, one that contradicts it a low one; the probability is a number, not parsed text."""
+    from rag.answer.judge import ServerJudge, support_messages
+
+    judge = ServerJudge(EmbeddedServer(real_settings).ensure_running())
+    passage = "The Protocol, adopted in 2000, now has 185 States Parties, the Secretary-General said."
+    yes = judge.p_yes(support_messages("The Protocol has 185 States Parties.", passage))
+    no = judge.p_yes(support_messages("The Protocol has 12 States Parties.", passage))
+    assert 0.0 <= no < 0.5 < yes <= 1.0, (yes, no)
