@@ -1,9 +1,12 @@
 """Answer latency and verifier activity on the embedded model, per question of a fixed set.
 
 For each question (from eval/suites/default.yaml: three quarters answerable, one quarter not):
-time to first token and total answer time as the caller of `Assistant.events` sees them,
-prompt tokens (counted by the server's own tokenizer), verification time, and what the
-verifier did to the generated sentences (kept as cited, repaired, removed).
+as the caller of `Assistant.events` sees them, the time to the first evidence shown (the
+best-ranked sentences, before the judge), to the evidence the judge chose, to the first token of
+the written answer and to the whole verified answer; prompt tokens (by the server's tokenizer)
+for the earlier 'context' flow; verification time; what the verifier did to the generated
+sentences; and the share of the asked-for facts (the suite's regexes) present in what the model
+reads: the chosen evidence (evidence flow) or the context sentences ('context' flow).
 
     .venv/bin/python bench/answer_latency.py [--n 24] [--home DIR]
 
@@ -75,11 +78,17 @@ def main() -> None:
     for item in items:
         q = item["question"]
         t0 = time.perf_counter()
-        first = None
+        first = ranked_at = chosen_at = None
         answer = None
+        read = ""
         for ev in assistant.events(q):
             if ev["event"] == "token" and first is None:
                 first = time.perf_counter() - t0
+            elif ev["event"] == "evidence" and ev["stage"] == "ranked":
+                ranked_at = time.perf_counter() - t0
+            elif ev["event"] == "evidence" and ev["stage"] == "chosen":
+                chosen_at = time.perf_counter() - t0
+                read = " ".join(x["text"] for x in ev["quotes"])
             elif ev["event"] == "answer":
                 answer = ev["answer"]
         total = time.perf_counter() - t0
@@ -88,17 +97,26 @@ def main() -> None:
 
         shown = hits[: settings.llm_sources]  # as the pipeline ranks them in generate mode
         msgs, _, _ = assistant.prompt(q, hits, rank_sentences(q, shown, assistant.documents(), assistant.embedder))
+        if settings.answer_flow == "context":
+            read = msgs[-1]["content"]
+        import re
+
+        facts = item.get("facts") or []
+        facts_read = sum(bool(re.search(f, read, re.I)) for f in facts) / len(facts) if facts else None
         generated = len(answer.sentences) + len(answer.removed)
         repaired = sum(1 for s in answer.sentences if "repaired" in s.reason)
         rows.append({
             "id": item["id"], "answerable": item.get("answerable", True), "ttft_s": first, "total_s": total,
+            "first_evidence_s": ranked_at, "chosen_evidence_s": chosen_at, "facts_read": facts_read,
+            "retrieve_ms": answer.timings.get("retrieve"), "judge_ms": answer.timings.get("judge"),
             "prompt_tokens": prompt_tokens(assistant.generator.endpoint, msgs),
             # the last turn (sources and question) is what the server evaluates per question
             "question_turn_tokens": prompt_tokens(assistant.generator.endpoint, msgs[-1:]),
             "verify_ms": answer.timings.get("verify"), "generated": generated,
             "removed": len(answer.removed), "repaired": repaired, "refused": answer.refused, "mode": answer.mode,
         })
-        print(f"{item['id']}: first token {first or float('nan'):.2f}s, total {total:.2f}s, "
+        print(f"{item['id']}: evidence {ranked_at or float('nan'):.2f}s, chosen {chosen_at or float('nan'):.2f}s, "
+              f"first token {first or float('nan'):.2f}s, total {total:.2f}s, facts read {facts_read}, "
               f"refused={answer.refused}, removed {len(answer.removed)}/{generated}, repaired {repaired}",
               file=sys.stderr)
 
@@ -108,8 +126,19 @@ def main() -> None:
     toks = [r["prompt_tokens"] for r in rows if r["prompt_tokens"]]
     turn = [r["question_turn_tokens"] for r in rows if r["question_turn_tokens"]]
     gen = sum(r["generated"] for r in rows)
+    ev = [r["first_evidence_s"] for r in rows if r["first_evidence_s"] is not None]
+    ev_after = [r["first_evidence_s"] - r["retrieve_ms"] / 1000 for r in rows
+                if r["first_evidence_s"] is not None and r["retrieve_ms"] is not None]
+    chosen = [r["chosen_evidence_s"] for r in rows if r["chosen_evidence_s"] is not None]
+    fr = [r["facts_read"] for r in rows if r["facts_read"] is not None]
     summary = {
         "questions": len(rows),
+        "answer_flow": settings.answer_flow,
+        "first_evidence_p50_s": pct(ev, 0.5), "first_evidence_p95_s": pct(ev, 0.95),
+        "first_evidence_after_retrieval_p50_s": pct(ev_after, 0.5),
+        "first_evidence_after_retrieval_p95_s": pct(ev_after, 0.95),
+        "chosen_evidence_p50_s": pct(chosen, 0.5), "chosen_evidence_p95_s": pct(chosen, 0.95),
+        "facts_read_share": statistics.mean(fr) if fr else None,
         "ttft_p50_s": pct(ttft, 0.5), "ttft_p95_s": pct(ttft, 0.95),
         "total_p50_s": pct(total, 0.5), "total_p95_s": pct(total, 0.95),
         "verify_p50_ms": pct(verify, 0.5), "verify_p95_ms": pct(verify, 0.95),

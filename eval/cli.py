@@ -305,10 +305,29 @@ def beir_cmd(path, split, limit, modes, k_chunks, as_json):
 @click.option("--judge/--no-judge", default=True, show_default=True,
               help="Also run with the LLM judge for borderline scores (starts the LLM).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def verifier_cmd(labels, judge, as_json):
+@click.option("--calibrate", is_flag=True,
+              help="Fit the judge's threshold on the odd-numbered pairs and report ROC AUC and accuracy on the "
+              "even-numbered ones (the value goes in rag/answer/judge.py SUPPORT_THRESHOLD).")
+def verifier_cmd(labels, judge, as_json, calibrate):
     """Accuracy of the evidence verifier on labelled pairs, with and without the LLM judge."""
     from eval.verifier_eval import evaluate_verifier, format_report, load_labels
 
     settings = get_settings()
+    if calibrate:
+        from eval.verifier_eval import calibrate as fit
+        from rag.answer.judge import make_judge
+        from rag.generate import make_generator
+
+        result = fit(load_labels(labels), make_judge(settings, make_generator(settings)))
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+        else:
+            click.echo(f"threshold {result['threshold']} (fitted on {result['fit']['n']} pairs: accuracy "
+                       f"{result['fit']['accuracy']:.3f}, ROC AUC {result['fit']['roc_auc']:.3f}); held out "
+                       f"{result['held_out']['n']} pairs: accuracy {result['held_out']['accuracy']:.3f}, "
+                       f"ROC AUC {result['held_out']['roc_auc']:.3f}")
+            for k, v in result["per_kind"].items():
+                click.echo(f"  {k:<22} n={v['n']:<3} accuracy {v['accuracy']:.3f}")
+        return
     result = evaluate_verifier(load_labels(labels), settings, with_judge=judge)
     click.echo(json.dumps(result, indent=2) if as_json else format_report(result))

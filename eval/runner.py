@@ -25,7 +25,7 @@ from eval.metrics import by_tag, dedupe, facts_matched, hit_at_k, mean, recall_a
 from eval.suite import Item, Suite, document_matches
 from rag.citations import passage
 from rag.types import Answer
-from rag.verify import EvidenceVerifier, LLMJudge, Passage
+from rag.verify import EvidenceVerifier, Passage, llm_judge
 
 SCHEMA = 1
 ROOT = EVAL_DIR.parent
@@ -214,7 +214,7 @@ def run_suite(suite: Suite, assistant, *, mode: str | None = None, k: int | None
     k = k or settings.k
     index = _index_of(assistant)
     use_judge = (settings.judge if judge is None else judge) and mode == "generate"
-    verifier = EvidenceVerifier(assistant.embedder, LLMJudge(assistant.generator) if use_judge else None)
+    verifier = EvidenceVerifier(assistant.embedder, llm_judge(assistant.settings, assistant.generator) if use_judge else None)
     started = datetime.datetime.now(datetime.timezone.utc)
     git = git_info()  # the code being measured: taken before the run, not when it ends
     t0 = time.perf_counter()

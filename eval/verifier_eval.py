@@ -14,7 +14,7 @@ from pathlib import Path
 
 from eval.metrics import binary_report
 from rag.errors import RagError
-from rag.verify import EvidenceVerifier, LLMJudge, Passage
+from rag.verify import EvidenceVerifier, Passage, llm_judge
 
 FIELDS = {"id": str, "claim": str, "passage": str, "supported": bool, "kind": str}
 
@@ -89,7 +89,7 @@ def evaluate_verifier(labels: list[dict], settings, *, with_judge: bool = True, 
             from rag.generate import make_generator
 
             generator = make_generator(settings)
-        out["configs"]["LLM judge"] = score(labels, EvidenceVerifier(embedder, LLMJudge(generator)), titles)
+        out["configs"]["LLM judge"] = score(labels, EvidenceVerifier(embedder, llm_judge(settings, generator)), titles)
         out["judge_model"] = generator.model
     return out
 
@@ -114,3 +114,46 @@ def format_report(result: dict) -> str:
         if c["errors"]:
             lines += ["", f"Misjudged ({name}): " + ", ".join(f"{e['id']} ({e['kind']})" for e in c["errors"])]
     return "\n".join(lines)
+
+
+def roc_auc(scores: list[float], positive: list[bool]) -> float | None:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    pos = [s for s, p in zip(scores, positive) if p]
+    neg = [s for s, p in zip(scores, positive) if not p]
+    if not pos or not neg:
+        return None
+    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def best_threshold(scores: list[float], positive: list[bool]) -> float:
+    """The cut (midpoint between neighbouring scores) that classifies the most pairs right."""
+    cuts = sorted(set(scores))
+    cands = [0.5] + [(a + b) / 2 for a, b in zip(cuts, cuts[1:])]
+    return max(cands, key=lambda t: (sum((s >= t) == p for s, p in zip(scores, positive)), -abs(t - 0.5)))
+
+
+def calibrate(labels: list[dict], judge) -> dict:
+    """The judge's yes-probability on every pair (the passage as given), a threshold fitted on the
+    odd-numbered pairs, and ROC AUC and accuracy on the even-numbered ones (held out)."""
+    from rag.answer.judge import support_messages
+
+    probs = [judge.p_yes(support_messages(r["claim"], r["passage"])) for r in labels]
+    if any(p is None for p in probs):
+        raise RagError("The judge did not answer for every pair; is the LLM reachable? (rag llm status)")
+    gold = [bool(r["supported"]) for r in labels]
+    fit = [i for i in range(len(labels)) if i % 2 == 0]  # 1st, 3rd, ... pair
+    held = [i for i in range(len(labels)) if i % 2 == 1]
+    t = best_threshold([probs[i] for i in fit], [gold[i] for i in fit])
+    acc = lambda idx: sum((probs[i] >= t) == gold[i] for i in idx) / len(idx)  # noqa: E731
+    kinds = sorted({r["kind"] for r in labels})
+    return {
+        "pairs": len(labels), "threshold": round(t, 4),
+        "fit": {"n": len(fit), "accuracy": acc(fit), "roc_auc": roc_auc([probs[i] for i in fit], [gold[i] for i in fit])},
+        "held_out": {"n": len(held), "accuracy": acc(held),
+                     "roc_auc": roc_auc([probs[i] for i in held], [gold[i] for i in held])},
+        "per_kind": {k: {"n": sum(r["kind"] == k for r in labels),
+                         "accuracy": sum((p >= t) == g for p, g, r in zip(probs, gold, labels) if r["kind"] == k)
+                         / sum(r["kind"] == k for r in labels)} for k in kinds},
+        "probabilities": {r["id"]: round(p, 4) for r, p in zip(labels, probs)},
+    }

@@ -127,12 +127,16 @@ class CitationBook:
 
 
 def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Document],
-                  verifier: EvidenceVerifier, policy: str = "remove", question: str = ""):
+                  verifier: EvidenceVerifier, policy: str = "remove", question: str = "",
+                  passages: list[Passage] | None = None, figure_rule: bool = True):
     """Verify and cite each draft sentence. Returns (kept sentences, removed sentences, citations).
-    `question`: what was asked; its own figures and names may be repeated in the answer."""
+    `question`: what was asked; its own figures and names may be repeated in the answer.
+    `passages`: how the verifier sees each hit (default: its chunk, with the document's title).
+    `figure_rule`: an answer without the figure the question asks for becomes a refusal (the
+    evidence-first flow keeps such a partial answer and says what is missing instead)."""
     drafts = [d for d in drafts if not is_refusal(d.text)]
     book = CitationBook(hits, documents)
-    passages = passages_for(hits, documents)
+    passages = passages if passages is not None else passages_for(hits, documents)
     matrix = verifier.assess([d.text for d in drafts], passages, question)
     kept: list[AnswerSentence] = []
     removed: list[AnswerSentence] = []
@@ -172,7 +176,7 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
             score = best.score if best else 0.0
         sentence = AnswerSentence(d.text, (), False, score, why)
         (kept if policy == "flag" else removed).append(sentence)
-    if misses_figure(question, [s.text for s in kept if s.supported]):
+    if figure_rule and misses_figure(question, [s.text for s in kept if s.supported]):
         # true and cited, but not an answer: the question asks for a figure (see rag/relevance.py)
         marked = [replace(s, citations=(), supported=False, reason=MISSES_FIGURE) if s.supported else s for s in kept]
         if policy != "flag":
@@ -189,6 +193,9 @@ def render(sentences: list[AnswerSentence]) -> str:
     for s in sentences:
         marks = "".join(f"[{n}]" for n in s.citations) if s.supported else "[unverified]"
         body = s.text
+        if s.supported and not s.citations:  # a note of the answer's own ("The documents do not give ...")
+            parts.append(body)
+            continue
         if body and body[-1] in ".!?":
             parts.append(f"{body[:-1]} {marks}{body[-1]}")
         else:

@@ -196,6 +196,13 @@ def _run(assistant, question: str, *, as_json: bool, stream: bool, **kw):
     for ev in assistant.events(question, **kw):
         if ev["event"] == "status" and stream:
             click.echo(click.style(f"… {ev['stage']}", dim=True), err=True)
+        elif ev["event"] == "evidence" and stream:
+            what = "best-matching sentences" if ev["stage"] == "ranked" else "evidence that answers"
+            click.echo(click.style(f"… {what}:", dim=True), err=True)
+            for q in ev["quotes"]:
+                where = " · ".join(str(x) for x in (q.get("symbol") or q.get("title"), q.get("date")) if x)
+                para = f" ¶{q['paragraph']}" if q.get("paragraph") else ""
+                click.echo(f"    “{q['text']}” ({where}{para})", err=True)
         elif ev["event"] == "token" and stream:
             drafting = True
             click.echo(click.style(ev["text"], dim=True), err=True, nl=False)
@@ -358,7 +365,11 @@ def llm_stop():
 @llm.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def llm_status(as_json):
-    """Whether the embedded server runs, where, and with which model."""
+    """Whether the embedded server runs, where, its memory, how long it has been idle.
+
+    The server stops itself after RAG_LLM_IDLE_MINUTES without a request (rss_mb and idle_s show
+    how close it is); any command that needs it starts it again.
+    """
     from rag.llm_server import EmbeddedServer
 
     settings = get_settings()
@@ -369,7 +380,7 @@ def llm_status(as_json):
         click.echo(json.dumps(info, indent=2))
         return
     for key, val in info.items():
-        click.echo(f"{key + ':':<12} {val}")
+        click.echo(f"{key + ':':<13} {val}")
 
 
 from eval.cli import eval_group  # noqa: E402  (the eval harness is a subcommand group of its own)

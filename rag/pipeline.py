@@ -12,26 +12,29 @@ import time
 from typing import Iterator
 
 from embeddings import Embedder, get_embedder
-from rag.citations import is_refusal, parse, render, verify_drafts
+from rag.answer import candidates, reader
+from rag.answer.judge import make_judge
+from rag.citations import CitationBook, is_refusal, parse, render, verify_drafts
 from rag.errors import LLMUnavailable
 from rag.prompt import REFUSAL, answer_messages, rewrite_messages
 from rag.quote import quote_answer, rank_sentences, select_context
 from rag.relevance import misses_figure
 from rag.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
-from rag.types import Answer, Hit, SearchFilter
-from rag.verify import EvidenceVerifier, LLMJudge
+from rag.types import Answer, AnswerSentence, Hit, SearchFilter
+from rag.verify import EvidenceVerifier, Passage, ProbabilityJudge, Support, llm_judge
 
 _FOLLOW_UP = re.compile(r"^(?:and|but|what about|how about|also|so|then)\b|\b(?:it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
 
 
 class Assistant:
     def __init__(self, settings: Settings, retriever: Retriever | None = None, generator=None,
-                 embedder: Embedder | None = None):
+                 embedder: Embedder | None = None, judge=None):
         self.settings = settings
         self._retriever = retriever
         self._generator = generator
         self._embedder = embedder
+        self._judge = judge  # a Judge (rag/answer/judge.py); by default the generator's own
 
     # --- lazily built parts ---
     @property
@@ -86,6 +89,10 @@ class Assistant:
         t = time.perf_counter()
         hits = self.retriever.search(query, k, flt)
         documents = self.documents()
+        if mode == "generate" and hits and self.settings.answer_flow == "evidence":
+            timings["retrieve"] = _ms(t)
+            yield from self._evidence_first(question, query, hits, documents, t0, timings, standalone, notice)
+            return
         # The prompt shows sentences of the first llm_sources hits only, so generate mode ranks
         # just those (embedding sentences is most of the time before the first token); quote
         # mode, and the fallback to it, ranks them all.
@@ -124,7 +131,7 @@ class Assistant:
             if misses_figure(query, [s.text for s in sentences]):
                 sentences, citations = [], []  # quotes without the figure asked for are not an answer
         else:
-            judge = LLMJudge(self._generator) if self.settings.judge and self._generator else None
+            judge = llm_judge(self.settings, self._generator) if self._generator else None
             verifier = EvidenceVerifier(self.embedder, judge)
             drafts = parse(raw or "", n_shown)
             sentences, removed, citations = verify_drafts(drafts, pool, documents, verifier,
@@ -147,6 +154,108 @@ class Assistant:
             standalone_question=standalone,
             notice=notice,
             raw=raw,
+        )
+        yield {"event": "answer", "answer": answer}
+
+    def _evidence_first(self, question: str, query: str, hits: list[Hit], documents: dict, t0: float,
+                        timings: dict, standalone: str | None, notice: str | None) -> Iterator[dict]:
+        """Generate mode, evidence first: rank every sentence of the retrieved passages, show the
+        best at once, let the judge choose those that answer, then have the LLM write the short
+        answer from the chosen evidence only, and verify it. See rag/answer/."""
+        s = self.settings
+        t = time.perf_counter()
+        cands = candidates.rank(query, hits, documents, self.embedder)
+        timings["candidates"] = _ms(t)
+        yield {"event": "evidence", "stage": "ranked",
+               "quotes": [_quote(c, hits, documents) for c in cands[: s.evidence_sentences]]}
+        model, raw = None, None
+        removed: list = []
+        try:
+            gen = self.generator
+            model = gen.model
+            judge = (self._judge if self._judge is not None else make_judge(s, gen)) if s.judge else None
+        except LLMUnavailable as e:
+            gen, judge = None, None
+            notice = f"The language model did not answer ({e}); showing quoted passages instead."
+        t = time.perf_counter()
+        picked = None
+        if judge is not None:
+            yield {"event": "status", "stage": "judging"}
+            picked = reader.choose(query, cands, judge, top=s.judge_candidates, keep=s.evidence_sentences)
+        chosen, judged = picked if picked is not None else (
+            reader.unjudged(cands, s.evidence_sentences, s.quote_threshold), [])
+        timings["judge"] = _ms(t)
+        if chosen:
+            yield {"event": "evidence", "stage": "chosen",
+                   "quotes": [dict(_quote(e.candidate, hits, documents), p_answer=e.p_answer) for e in chosen]}
+        ev_hits = [_span_hit(hits[e.candidate.hit], e.candidate) for e in chosen]
+        ev_passages = [_span_passage(documents[h.chunk.doc_id], e.candidate) for h, e in zip(ev_hits, chosen)]
+        differ = reader.disagreement(query, chosen)
+        sentences: list[AnswerSentence] = []
+        citations: list = []
+        mode = "generate"
+        if gen is None:
+            # the LLM is down: quote mode, as in the earlier flow
+            mode = "quote"
+            sentences, citations = quote_answer([c.as_tuple() for c in cands], hits, documents, s.quote_threshold)
+            if misses_figure(query, [x.text for x in sentences]):
+                sentences, citations = [], []
+        elif differ:
+            book = CitationBook(ev_hits, documents)
+            for e in differ:
+                i = chosen.index(e)
+                n = book.cite(i, Support(True, e.p_answer or 0.0, e.candidate.start, e.candidate.end))
+                sentences.append(AnswerSentence(f"“{e.text}”", (n,), True, e.p_answer or 0.0, "quoted: the sources differ"))
+            sentences.append(AnswerSentence(DIFFER_NOTE, (), True, 0.0, "note"))
+            citations = book.citations
+        elif chosen:
+            yield {"event": "status", "stage": "generating"}
+            t = time.perf_counter()
+            labels = [_label(documents[h.chunk.doc_id]) for h in ev_hits]
+            parts = []
+            try:
+                for delta in gen.stream(reader.reader_messages(query, list(zip(labels, [e.text for e in chosen]))),
+                                        max_tokens=s.llm_max_tokens, temperature=s.llm_temperature):
+                    parts.append(delta)
+                    yield {"event": "token", "text": delta}
+                raw = "".join(parts)
+            except LLMUnavailable as e:
+                notice = f"The language model did not answer ({e}); showing quoted passages instead."
+                gen = None
+            timings["generate"] = _ms(t)
+            yield {"event": "status", "stage": "verifying"}
+            t = time.perf_counter()
+            if gen is None:  # the LLM failed while writing: quote mode, as when it is down
+                mode = "quote"
+                sentences, citations = quote_answer([c.as_tuple() for c in cands], hits, documents,
+                                                    s.quote_threshold)
+                if misses_figure(query, [x.text for x in sentences]):
+                    sentences, citations = [], []
+            elif raw is not None:
+                verifier = EvidenceVerifier(self.embedder, ProbabilityJudge(judge) if judge else None)
+                sentences, removed, citations = verify_drafts(parse(raw, len(ev_hits)), ev_hits, documents, verifier,
+                                                              s.unsupported, query, passages=ev_passages,
+                                                              figure_rule=False)
+            if gen is not None and not any(x.supported for x in sentences):
+                # nothing written survived verification: the evidence itself, quoted, is the answer
+                book = CitationBook(ev_hits, documents)
+                best = chosen[0]
+                n = book.cite(0, Support(True, best.p_answer or 0.0, best.candidate.start, best.candidate.end))
+                sentences = [x for x in sentences if not x.supported]
+                sentences.insert(0, AnswerSentence(f"“{best.text}”", (n,), True, best.p_answer or 0.0, "quoted verbatim"))
+                citations = book.citations
+            elif gen is not None and misses_figure(query, [x.text for x in sentences if x.supported]):
+                sentences.append(AnswerSentence(MISSING_FIGURE_NOTE, (), True, 0.0, "note"))
+            timings["verify"] = _ms(t)
+        refused = not any(x.supported and x.citations for x in sentences)
+        if refused:
+            sentences, citations = [], []
+        timings["total"] = _ms(t0)
+        answer = Answer(
+            question=question, answer=REFUSAL if refused else render(sentences), refused=refused, mode=mode,
+            model=model, sentences=tuple(sentences), citations=tuple(citations), removed=tuple(removed),
+            timings=timings, standalone_question=standalone, notice=notice, raw=raw,
+            evidence=tuple(dict(_quote(e.candidate, hits, documents), p_answer=e.p_answer) for e in judged),
         )
         yield {"event": "answer", "answer": answer}
 
@@ -176,6 +285,36 @@ class Assistant:
         if _FOLLOW_UP.search(question) or len(question.split()) <= 6:
             return f"{last_user} {question}", None
         return None, None
+
+
+DIFFER_NOTE = "The sources give different figures."
+MISSING_FIGURE_NOTE = "The documents do not give the figure asked for."
+
+
+def _label(doc) -> str:
+    return " · ".join(x for x in (doc.symbol, doc.date) if x) or " ".join(doc.title.split()[:6])
+
+
+def _quote(c, hits: list[Hit], documents: dict) -> dict:
+    """A candidate as interfaces show it: the sentence, its document and exact offsets."""
+    doc = documents[hits[c.hit].chunk.doc_id]
+    para = doc.paragraph_at(c.start)
+    return {"text": c.text, "source": doc.source, "title": doc.title, "symbol": doc.symbol, "date": doc.date,
+            "paragraph": para.n if para else None, "start": c.start, "end": c.end, "score": round(c.score, 3)}
+
+
+def _span_hit(hit: Hit, c) -> Hit:
+    """The hit narrowed to one evidence sentence: citations then quote exactly that span."""
+    from dataclasses import replace
+
+    doc_text_span = c.text
+    return replace(hit, chunk=replace(hit.chunk, start=c.start, end=c.end, text=doc_text_span))
+
+
+def _span_passage(doc, c) -> Passage:
+    """The evidence sentence as the verifier sees it: names and figures may also come from the
+    document's title, symbol and date, and from its paragraph's opening (who is speaking)."""
+    return Passage(doc.text, c.start, c.end, " ".join(x for x in (doc.title, doc.symbol, doc.date, c.context) if x))
 
 
 def _ms(t: float) -> float:

@@ -75,7 +75,11 @@ class Settings(BaseSettings):
     llm_threads: int = Field(2, ge=1, description="CPU threads for the embedded LLM.")
     llm_ctx: int = Field(4096, ge=512, description="Context window of the embedded LLM, in tokens.")
     llm_start_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the embedded LLM server to become healthy.")
-    llm_cache_mb: int = Field(256, ge=0, description="RAM for the embedded server's prompt-state cache, in MiB.")
+    llm_cache_mb: int = Field(256, ge=0, description="RAM for the embedded server's prompt-state cache, in MiB (every byte it keeps is counted).")
+    llm_idle_minutes: float = Field(
+        15.0, ge=0,
+        description="The embedded LLM server stops itself after this many minutes without a request, giving its "
+        "memory back (0: never); the next command that needs it starts it again.")
     llm_max_tokens: int = Field(350, ge=16, description="Maximum tokens generated per answer.")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
     # --- answering ---
@@ -85,7 +89,18 @@ class Settings(BaseSettings):
     unsupported: Literal["remove", "flag"] = Field(
         "remove", description="What happens to an answer sentence no source supports: removed, or kept and flagged."
     )
-    judge: bool = Field(True, description="Ask the LLM yes/no whether a passage states a sentence, unless the wording is near-verbatim.")
+    judge: bool = Field(True, description="Use the LLM's yes/no probability as a judge: which candidate sentences answer "
+                        "the question, and whether a passage states a written sentence (unless near-verbatim).")
+    answer_flow: Literal["evidence", "context"] = Field(
+        "evidence",
+        description="Generate mode's flow. 'evidence': the judge picks the sentences that answer, they are shown "
+        "at once, and the LLM writes the short answer from them only. 'context': the LLM reads the best sentences "
+        "of the top passages and writes a cited answer, which is then verified (the earlier flow).")
+    judge_candidates: int = Field(
+        5, ge=1, le=20,
+        description="Candidate sentences (the best-ranked of all retrieved passages) the judge reads per question.")
+    evidence_sentences: int = Field(
+        3, ge=1, le=10, description="Most evidence sentences an answer is written from (those the judge accepts).")
     llm_sources: int = Field(
         4, ge=1, le=20,
         description="Passages the LLM's context is drawn from; all k retrieved passages are still used to check and repair citations.",

@@ -224,6 +224,7 @@ class Answer:
     standalone_question: str | None = None  # the follow-up rewritten for retrieval
     notice: str | None = None  # e.g. why quote mode was used instead of the LLM
     raw: str | None = None  # the model's unverified text
+    evidence: tuple[dict, ...] = ()  # candidate sentences the judge read, with p_answer (evidence-first flow)
 
     def to_dict(self) -> dict:
         return {
@@ -239,4 +240,5 @@ class Answer:
             "standalone_question": self.standalone_question,
             "notice": self.notice,
             "raw": self.raw,
+            "evidence": [dict(e) for e in self.evidence],
         }

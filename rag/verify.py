@@ -9,9 +9,10 @@ For each (claim, passage) pair:
 2. Evidence score on the best window of one or two passage sentences:
    0.5 * cosine(claim, window) + 0.5 * share of the claim's content terms in the window.
    Above `hi` supported, below `lo` not.
-3. Between `lo` and `verbatim` (near-identical wording), a `Judge` (the LLM asked yes/no)
-   decides when one is available, because similarity cannot see negation or swapped actors;
-   without a judge, `hi` decides. Thresholds were set on eval/verifier_labels.jsonl.
+3. Between `lo` and `verbatim` (near-identical wording), a `Judge` decides when one is
+   available (the model's probability of "yes", against a threshold), because similarity cannot
+   see negation or swapped actors; without a judge, `hi` decides. Thresholds were set on
+   eval/verifier_labels.jsonl.
 The best window is the quoted span a citation shows, with exact offsets into the document.
 """
 
@@ -209,32 +210,32 @@ class EvidenceVerifier:
         return Support(ok, sup.score, sup.start, sup.end, () if ok else ("weak overlap with the passage",))
 
 
-JUDGE_PROMPT = """Passage:
-<<<
-{evidence}
->>>
-Claim: {claim}
-Does the passage state the claim (same facts, figures and actors)? Answer yes or no."""
+class ProbabilityJudge:
+    """The verifier's judge: the model's probability that the passage states the claim (rag/answer/judge.py),
+    against a threshold set on eval/verifier_labels.jsonl; None when the model cannot answer."""
 
+    def __init__(self, judge, threshold: float | None = None):
+        from rag.answer.judge import SUPPORT_THRESHOLD
 
-class LLMJudge:
-    """Asks the generator for a one-word yes/no verdict; None when it cannot answer."""
+        self.judge = judge
+        self.threshold = SUPPORT_THRESHOLD if threshold is None else threshold
 
-    def __init__(self, generator):
-        self.generator = generator
+    def probability(self, claim: str, evidence: str) -> float | None:
+        from rag.answer.judge import support_messages
+
+        return self.judge.p_yes(support_messages(claim, evidence))
 
     def supports(self, claim: str, evidence: str) -> bool | None:
-        from rag.errors import LLMUnavailable
+        p = self.probability(claim, evidence)
+        return None if p is None else p >= self.threshold
 
-        msgs = [{"role": "user", "content": JUDGE_PROMPT.format(evidence=" ".join(evidence.split()), claim=claim)}]
-        try:
-            reply = self.generator.complete(msgs, max_tokens=4, temperature=0.0).strip().lower()
-        except LLMUnavailable:
-            return None
-        m = re.search(r"\b(yes|no|not|doesn't|does not)\b", reply)
-        if m is None:
-            return None
-        return m.group(1) == "yes"
+
+def llm_judge(settings, generator) -> ProbabilityJudge | None:
+    """The verifier's judge for this generator, or None (no generator, or RAG_JUDGE=false)."""
+    from rag.answer.judge import make_judge
+
+    judge = make_judge(settings, generator)
+    return ProbabilityJudge(judge) if judge is not None else None
 
 
 def cosine_rank(embedder: Embedder, query: str, texts: Sequence[str]) -> np.ndarray:

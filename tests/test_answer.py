@@ -41,6 +41,7 @@ def _source_with(messages, needle: str) -> int:
 
 
 def _assistant(home, real_embedder, reply, **settings):
+    settings.setdefault("answer_flow", "context")  # the earlier flow; the evidence-first one: test_answer_evidence.py
     s = Settings(home=home, judge=False, **settings)
     return Assistant(s, generator=ScriptedGenerator(reply), embedder=real_embedder)
 

@@ -1,0 +1,86 @@
+"""Candidates: the sentences of the retrieved passages that may answer the question, ranked.
+
+Retrieval returns chunks; the answer is usually one sentence inside one of them, and a chunk
+that merely repeats the question's setting words can outrank the chunk holding it. So every
+sentence of every retrieved chunk is scored on its own against the question (0.6 * cosine +
+0.4 * share of the question's content terms), and the judge then reads the best few.
+
+Each candidate carries its paragraph's opening sentence as `context`: in meeting records and
+papers alike, who is speaking or what is being measured is often said once, at the start of a
+paragraph ("The representative of X said ...", "In this cohort study ..."), and a sentence such
+as "She called for 30 billion" cannot be attributed without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from embeddings import Embedder
+from rag.lexical import content_terms
+from rag.sentences import split_sentences
+from rag.types import Document, Hit
+
+MIN_WORDS = 4
+_HEADING_WORDS = 15  # a line this short without a full stop is a heading or a label, not a statement
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence of a retrieved passage: where it is, its score, and its paragraph's opening."""
+
+    score: float
+    hit: int  # index into the hits
+    start: int  # offsets into the document text
+    end: int
+    text: str
+    context: str = ""  # the paragraph's first sentence, when this is not it
+
+    def as_tuple(self) -> tuple[float, int, int, int]:
+        """(score, hit, start, end): the shape quote mode and select_context take."""
+        return (self.score, self.hit, self.start, self.end)
+
+
+def _paragraph_opening(doc: Document, start: int) -> str:
+    para = doc.paragraph_at(start)
+    if para is None:
+        return ""
+    first = split_sentences(doc.text, para.start, para.end)
+    if not first or first[0][0] >= start:
+        return ""  # the sentence is the paragraph's first
+    s, e = first[0]
+    return " ".join(doc.text[s:e].split())
+
+
+def _statement(doc: Document, start: int, text: str) -> bool:
+    """A sentence of the content: inside a content paragraph (the loader leaves page furniture
+    out of `doc.paragraphs`), and not a short line without a full stop (a heading or label)."""
+    if doc.paragraphs and doc.paragraph_at(start) is None:
+        return False
+    t = text.strip()
+    return t[-1:] in ".!?\"”’)" or len(t.split()) > _HEADING_WORDS
+
+
+def rank(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder) -> list[Candidate]:
+    """All sentences (of at least MIN_WORDS words) of the hits, best first. Overlapping chunks
+    give the same sentence once."""
+    seen: set[tuple[str, int]] = set()
+    found: list[tuple[int, int, int, str, str]] = []
+    for j, h in enumerate(hits):
+        doc = documents[h.chunk.doc_id]
+        for s, e in split_sentences(doc.text, h.chunk.start, h.chunk.end):
+            text = doc.text[s:e]
+            if len(text.split()) < MIN_WORDS or (doc.id, s) in seen or not _statement(doc, s, text):
+                continue
+            seen.add((doc.id, s))
+            found.append((j, s, e, " ".join(text.split()), _paragraph_opening(doc, s)))
+    if not found:
+        return []
+    vecs = embedder.embed([question] + [f[3] for f in found])
+    cos = vecs[1:] @ vecs[0]
+    q_terms = content_terms(question)
+    out = []
+    for (j, s, e, text, ctx), c in zip(found, cos):
+        cover = len(q_terms & content_terms(text)) / len(q_terms) if q_terms else 0.0
+        out.append(Candidate(0.6 * float(c) + 0.4 * cover, j, s, e, text, ctx))
+    out.sort(key=lambda c: -c.score)
+    return out

@@ -1,0 +1,125 @@
+"""The Judge role: the model's probability that the answer to a yes/no question is "yes".
+
+The small model's generated verdicts are unreliable, but the probability it gives the token
+"yes" against "no" separates supported from unsupported pairs well (ROC AUC 0.999 on half of
+eval/verifier_labels.jsonl, in the issue that asked for this). So a judge returns a number,
+and each use compares it with a threshold set on labelled data (`SUPPORT_THRESHOLD`,
+`ANSWER_THRESHOLD`), never with a parsed word.
+
+Two implementations of one Protocol:
+- `ServerJudge`: the embedded server's POST /rag/judge (rag/llm_app.py) reads the next-token
+  logits directly; the evaluated prompt prefix is reused between calls.
+- `LogprobJudge`: any OpenAI-compatible endpoint that returns `top_logprobs` for one token.
+Both return None when the endpoint cannot answer; callers then fall back on evidence scores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.error
+import urllib.request
+from typing import Callable, Protocol, runtime_checkable
+
+from rag.errors import LLMUnavailable
+
+# Set on eval/verifier_labels.jsonl (rag eval verifier --calibrate): the probability above
+# which a passage is taken to state a claim.
+SUPPORT_THRESHOLD = 0.5
+# The probability above which a candidate sentence is taken to answer the question.
+ANSWER_THRESHOLD = 0.5
+
+
+@runtime_checkable
+class Judge(Protocol):
+    def p_yes(self, messages: list[dict]) -> float | None:
+        """P("yes") / (P("yes") + P("no")) for the reply to `messages`; None when unavailable."""
+        ...
+
+
+def support_messages(claim: str, evidence: str) -> list[dict]:
+    """Does the evidence state the claim? (verification of a written sentence)"""
+    return [{"role": "user", "content": (
+        "Passage:\n<<<\n" + " ".join(evidence.split()) + "\n>>>\n"
+        f"Claim: {claim}\n"
+        "Does the passage state the claim, with the same facts, figures and actors (who said or did it)? "
+        "Answer yes or no.")}]
+
+
+def answer_messages(question: str, evidence: str, context: str = "") -> list[dict]:
+    """Does this evidence answer the question? (choosing among candidate sentences)
+
+    The question comes first so that its tokens, shared by every candidate, are evaluated once.
+    `context` is the opening of the paragraph the sentence is in, which says who is speaking.
+    """
+    ctx = f"Context: {' '.join(context.split())}\n" if context else ""
+    return [{"role": "user", "content": (
+        f"Question: {question}\n"
+        "Does the text below answer this question, stating what it asks for about the person, body, "
+        "place or time the question names? Answer yes or no.\n"
+        f"{ctx}Text: {' '.join(evidence.split())}")}]
+
+
+class ServerJudge:
+    """POST {root}/rag/judge on the embedded server (root: its base URL without /v1)."""
+
+    def __init__(self, base_url: str, timeout: float = 60.0):
+        root = base_url.rstrip("/")
+        self.url = (root[:-3] if root.endswith("/v1") else root) + "/rag/judge"
+        self.timeout = timeout
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
+
+    def p_yes(self, messages: list[dict]) -> float | None:
+        req = urllib.request.Request(self.url, data=json.dumps({"messages": messages}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with self._opener.open(req, timeout=self.timeout) as resp:
+                return float(json.loads(resp.read())["p_yes"])
+        except (OSError, ValueError, KeyError, TypeError, urllib.error.URLError):
+            return None
+
+
+class LogprobJudge:
+    """One-token chat completion with `top_logprobs` from an OpenAI-compatible endpoint."""
+
+    def __init__(self, generator):
+        self.generator = generator
+
+    def p_yes(self, messages: list[dict]) -> float | None:
+        try:
+            client = self.generator._get_client()
+            resp = client.chat.completions.create(model=self.generator.model, messages=messages, max_tokens=1,
+                                                  temperature=0.0, logprobs=True, top_logprobs=10)
+            top = resp.choices[0].logprobs.content[0].top_logprobs
+        except (LLMUnavailable, AttributeError, IndexError, TypeError):
+            return None
+        except Exception:  # the endpoint refused logprobs or failed: no verdict
+            return None
+        y = sum(math.exp(t.logprob) for t in top if t.token.strip().lower() == "yes")
+        n = sum(math.exp(t.logprob) for t in top if t.token.strip().lower() == "no")
+        return y / (y + n) if y + n > 0 else None
+
+
+class ScriptedJudge:
+    """A deterministic Judge for unit tests: a function of the prompt text gives the probability."""
+
+    def __init__(self, fn: Callable[[str], float | None]):
+        self.fn = fn
+        self.calls: list[str] = []
+
+    def p_yes(self, messages: list[dict]) -> float | None:
+        text = messages[-1]["content"]
+        self.calls.append(text)
+        return self.fn(text)
+
+
+def make_judge(settings, generator) -> Judge | None:
+    """The judge for the configured generator: the embedded server's route, or logprobs elsewhere."""
+    if generator is None or not settings.judge:
+        return None
+    endpoint = getattr(generator, "endpoint", "")
+    if not settings.llm_base_url and endpoint.startswith("http://127.0.0.1"):
+        return ServerJudge(endpoint, timeout=settings.llm_timeout)
+    if endpoint.startswith("http"):
+        return LogprobJudge(generator)
+    return None
