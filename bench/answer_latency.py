@@ -93,7 +93,7 @@ def main() -> None:
                 answer = ev["answer"]
         total = time.perf_counter() - t0
         hits = assistant.retriever.search(q, settings.k)
-        from rag.quote import rank_sentences
+        from rag.answer.quote import rank_sentences
 
         shown = hits[: settings.llm_sources]  # as the pipeline ranks them in generate mode
         msgs, _, _ = assistant.prompt(q, hits, rank_sentences(q, shown, assistant.documents(), assistant.embedder))

@@ -23,9 +23,9 @@ from typing import Callable
 from eval import EVAL_DIR
 from eval.metrics import by_tag, dedupe, facts_matched, hit_at_k, mean, recall_at_k, reciprocal_rank, share, std, summarize
 from eval.suite import Item, Suite, document_matches
-from rag.citations import passage
+from rag.answer.cite import passage
 from rag.types import Answer
-from rag.verify import EvidenceVerifier, Passage, llm_judge
+from rag.answer.verify import EvidenceVerifier, Passage, llm_judge
 
 SCHEMA = 1
 ROOT = EVAL_DIR.parent

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from eval.metrics import binary_report
 from rag.errors import RagError
-from rag.verify import EvidenceVerifier, Passage, llm_judge
+from rag.answer.verify import EvidenceVerifier, Passage, llm_judge
 
 FIELDS = {"id": str, "claim": str, "passage": str, "supported": bool, "kind": str}
 

@@ -14,15 +14,15 @@ from typing import Iterator
 from embeddings import Embedder, get_embedder
 from rag.answer import candidates, reader
 from rag.answer.judge import make_judge
-from rag.citations import CitationBook, is_refusal, parse, render, verify_drafts
+from rag.answer.cite import CitationBook, is_refusal, parse, render, verify_drafts
 from rag.errors import LLMUnavailable
 from rag.prompt import REFUSAL, answer_messages, rewrite_messages
-from rag.quote import quote_answer, rank_sentences, select_context
-from rag.relevance import misses_figure
+from rag.answer.quote import quote_answer, rank_sentences, select_context
+from rag.answer.relevance import misses_figure
 from rag.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Hit, SearchFilter
-from rag.verify import EvidenceVerifier, Passage, ProbabilityJudge, Support, llm_judge
+from rag.answer.verify import EvidenceVerifier, Passage, ProbabilityJudge, Support, llm_judge
 
 _FOLLOW_UP = re.compile(r"^(?:and|but|what about|how about|also|so|then)\b|\b(?:it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
 

@@ -1,69 +1,8 @@
-"""Does a verified answer give the kind of thing the question asks for?
+"""Moved to rag/answer/relevance.py (the answer stage's package); this name stays importable for code
+written against it. The module object is the same, so patches and private names work as before."""
 
-The verifier proves that each sentence is stated by its source; it cannot see that a true,
-well-cited sentence misses the question. The small model does this when the sources lack the
-answer: asked "How many people have been convicted under that law?", it cites a source saying
-convictions "remain shockingly low"; asked which organization a panellist represents, it
-answers with another speaker's title. Two deterministic checks:
+import sys
 
-- A question asking for a figure (how many, how much, what percentage, which year, on what
-  date, what is the budget...) is answered only by a sentence stating one, in digits or in words
-  ("a third", "two million"; not "thousands"); an answer with none is a refusal (both modes).
-- A sentence that shares no content word with the question, neither in itself nor in the window
-  it cites, is off the question and removed: "1999 [1]" passes when its source is about the
-  question, "Karin Herrera, Vice-President of Guatemala [2]" does not when it asks about Colin Ward.
-"""
+from rag.answer import relevance as _module
 
-from __future__ import annotations
-
-import re
-
-from rag.lexical import content_terms
-from rag.verify import claim_numbers
-
-_ASKS_FIGURE = re.compile(
-    r"\b(?:how (?:many|much)|what (?:percentage|per ?cent|share|proportion|fraction|number of|figures?|date)"
-    r"|(?:in )?(?:what|which) year"
-    r"|what (?:is|was|were|are) the (?:\w+ ){0,2}(?:budget|cost|amount|number|population|rate|total))\b",
-    re.I,
-)
-# A figure in an answer: digits, or a quantity in words ("a third", "twice", "two million").
-# Vague plurals ("thousands of victims") are not an answer to "how much".
-_FIGURE_WORDS = re.compile(
-    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy"
-    r"|eighty|ninety|hundred|thousand|million|billion|dozen|half|halved|third|quarter|twice|double[ds]?"
-    r"|tripled?|\w+fold|per ?cent|percent)\b",
-    re.I,
-)
-
-
-def asks_for_figure(question: str) -> bool:
-    return bool(_ASKS_FIGURE.search(question))
-
-
-def figures(text: str) -> set[str]:
-    """The figures a text states: numbers in digits, and quantities in words."""
-    return claim_numbers(text) | {m.group().lower() for m in _FIGURE_WORDS.finditer(text)}
-
-
-def misses_figure(question: str, sentences: list[str]) -> bool:
-    """True when the question asks for a figure and none of the sentences states one (beyond
-    the figures the question itself holds: "in 2019" repeated is not an answer)."""
-    given = figures(question)
-    return asks_for_figure(question) and not any(figures(s) - given for s in sentences)
-
-
-REASON = "the question asks for a figure and the answer gives none"
-
-
-def off_topic(question: str, sentence: str, evidence: list[str]) -> bool:
-    """True when the question has content words and neither the sentence nor its cited
-    evidence (the quoted windows) shares any of them."""
-    asked = content_terms(question)
-    if not asked:
-        return False
-    said = content_terms(sentence).union(*(content_terms(t) for t in evidence))
-    return not (asked & said)
-
-
-OFF_TOPIC = "shares nothing with the question: not an answer to it"
+sys.modules[__name__] = _module

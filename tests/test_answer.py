@@ -179,7 +179,7 @@ def test_prompt_hides_injected_orders_and_their_payload():
 def test_prompt_reads_the_best_sentences_within_the_word_budget(home, real_embedder):
     """The LLM reads the most relevant sentences up to RAG_LLM_CONTEXT_WORDS; the pool used to
     check and repair citations starts with the sources shown, in the prompt's numbering."""
-    from rag.quote import rank_sentences
+    from rag.answer.quote import rank_sentences
 
     a = Assistant(Settings(home=home, llm_context_words=40), embedder=real_embedder)
     hits = a.retriever.search(QUESTION, 6)
@@ -265,7 +265,7 @@ def test_true_sentence_about_something_else_is_not_an_answer(home, real_embedder
 def test_context_leaves_out_sentences_far_below_the_best(home, real_embedder):
     """With room to spare in the word budget, sentences scoring more than the margin below the
     best one are still left out: they cost prompt time and rarely hold the answer."""
-    from rag.quote import rank_sentences, select_context
+    from rag.answer.quote import rank_sentences, select_context
 
     a = Assistant(Settings(home=home, llm_context_words=400), embedder=real_embedder)
     docs = a.documents()
@@ -287,7 +287,7 @@ def test_context_leaves_out_sentences_far_below_the_best(home, real_embedder):
 def test_quote_mode_refuses_quotes_without_the_asked_figure(home, real_embedder):
     """Quote mode applies the answer-type check too: the best sentences for a "how many" question
     that the corpus cannot answer are on topic but state no figure, so they are not quoted."""
-    from rag.quote import quote_answer, rank_sentences
+    from rag.answer.quote import quote_answer, rank_sentences
 
     question = "How many victims can the shelter created by the Maldives accommodate?"
     a = Assistant(Settings(home=home, mode="quote"), embedder=real_embedder)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rag.relevance import asks_for_figure, misses_figure, off_topic
-from rag.verify import EvidenceVerifier, Passage, Support, hard_failures
+from rag.answer.relevance import asks_for_figure, misses_figure, off_topic
+from rag.answer.verify import EvidenceVerifier, Passage, Support, hard_failures
 
 
 def test_figures_and_names_of_the_question_count_as_given():
@@ -17,7 +17,7 @@ def test_figures_and_names_of_the_question_count_as_given():
 
 
 def test_document_date_counts_as_a_source_of_figures():
-    from rag.citations import passage
+    from rag.answer.cite import passage
     from rag.types import Document
 
     doc = Document(id="d", source="docs_raw/x.txt", title="Hearing summary", text="The hearing was held in New York.", format="txt",

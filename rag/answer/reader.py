@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from rag.answer.candidates import Candidate
 from rag.answer.judge import ANSWER_THRESHOLD, Judge, answer_messages
 from rag.prompt import REFUSAL
-from rag.relevance import asks_for_figure, figures
+from rag.answer.relevance import asks_for_figure, figures
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,89 @@
+"""Quote mode: answer with the passages' own sentences, verbatim, with citations. No LLM.
+
+Also the fallback when the LLM endpoint is down or times out. Each sentence of the retrieved
+passages is scored against the question (0.6 * cosine + 0.4 * share of the question's terms);
+the best few above a threshold are quoted in document order, otherwise the answer is the refusal.
+"""
+
+from __future__ import annotations
+
+from embeddings import Embedder
+from rag.lexical import content_terms
+from rag.sentences import split_sentences
+from rag.types import AnswerSentence, Citation, Document, Hit
+from rag.answer.verify import Support
+from rag.answer.cite import CitationBook
+
+
+def rank_sentences(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder):
+    """All sentences of the hits as (score, hit index, start, end), best first."""
+    cands = []
+    for j, h in enumerate(hits):
+        doc = documents[h.chunk.doc_id]
+        for s, e in split_sentences(doc.text, h.chunk.start, h.chunk.end):
+            if len(doc.text[s:e].split()) >= 4:
+                cands.append((j, s, e, doc.text[s:e]))
+    if not cands:
+        return []
+    vecs = embedder.embed([question] + [c[3] for c in cands])
+    cos = vecs[1:] @ vecs[0]
+    q_terms = content_terms(question)
+    scored = []
+    for (j, s, e, text), c in zip(cands, cos):
+        cover = len(q_terms & content_terms(text)) / len(q_terms) if q_terms else 0.0
+        scored.append((0.6 * float(c) + 0.4 * cover, j, s, e))
+    scored.sort(key=lambda x: -x[0])
+    return scored
+
+
+def quote_answer(ranked: list, hits: list[Hit], documents: dict[str, Document], threshold: float,
+                 max_sentences: int = 3) -> tuple[list[AnswerSentence], list[Citation]]:
+    """The best supporting sentences (from `rank_sentences`), quoted, or nothing below the threshold."""
+    if not ranked or ranked[0][0] < threshold:
+        return [], []
+    top = ranked[0][0]
+    chosen = [r for r in ranked[: max_sentences * 3] if r[0] >= max(threshold, top - 0.12)][:max_sentences]
+    chosen.sort(key=lambda r: (r[1], r[2]))
+    book = CitationBook(hits, documents)
+    sentences = []
+    for score, j, s, e in chosen:
+        text = " ".join(documents[hits[j].chunk.doc_id].text[s:e].split())
+        n = book.cite(j, Support(True, score, s, e))
+        sentences.append(AnswerSentence(f"“{text}”", (n,), True, score, "quoted verbatim"))
+    return sentences, book.citations
+
+
+def select_context(ranked: list, hits: list[Hit], documents: dict[str, Document], max_hits: int,
+                   budget_words: int, margin: float | None = None) -> tuple[list[int], list[str]]:
+    """What the LLM reads: the most relevant sentences (from `rank_sentences`) of the first
+    `max_hits` hits, best first, until `budget_words` words are taken (the best one always is).
+    Sentences scoring more than `margin` below the best are left out even when there is room:
+    on the default suite's answerable questions a margin of 0.25 cut the median context from 76
+    to 57 words and kept every asked-for fact that the 80 words held.
+
+    Returns (hit indices, texts): the hits that gave a sentence, in retrieval order, each with
+    its chosen sentences in document order. Prompt evaluation dominates the time to the first
+    token on a CPU, so the budget is the latency knob (bench/answer_latency.py).
+    """
+    picked: dict[int, list[tuple[int, int]]] = {}
+    used = 0
+    best = next((r[0] for r in ranked if r[1] < max_hits), None)
+    floor = best - margin if best is not None and margin is not None else float("-inf")
+    for score, j, s, e in ranked:
+        if j >= max_hits:
+            continue
+        if score < floor:
+            break  # best first: the rest score lower still
+        words = len(documents[hits[j].chunk.doc_id].text[s:e].split())
+        if picked and used + words > budget_words:
+            continue  # a shorter, less relevant sentence may still fit
+        picked.setdefault(j, []).append((s, e))
+        used += words
+    order = sorted(picked)
+    if not order and hits:  # no sentence long enough to rank: the best passage as it is
+        return [0], [" ".join(hits[0].chunk.text.split()[:budget_words])]
+    texts = []
+    for j in order:
+        doc = documents[hits[j].chunk.doc_id]
+        texts.append(" ".join(" ".join(doc.text[s:e].split()) for s, e in sorted(picked[j])))
+    return order, texts
