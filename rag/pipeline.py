@@ -188,7 +188,8 @@ class Assistant:
         if chosen:
             yield {"event": "evidence", "stage": "chosen",
                    "quotes": [dict(_quote(e.candidate, hits, documents), p_answer=e.p_answer) for e in chosen]}
-        ev_hits = [_span_hit(hits[e.candidate.hit], e.candidate) for e in chosen]
+        ev_hits = [_span_hit(hits[e.candidate.hit], e.candidate, documents[hits[e.candidate.hit].chunk.doc_id])
+                   for e in chosen]
         ev_passages = [_span_passage(documents[h.chunk.doc_id], e.candidate) for h, e in zip(ev_hits, chosen)]
         differ = reader.disagreement(query, chosen)
         sentences: list[AnswerSentence] = []
@@ -303,12 +304,11 @@ def _quote(c, hits: list[Hit], documents: dict) -> dict:
             "paragraph": para.n if para else None, "start": c.start, "end": c.end, "score": round(c.score, 3)}
 
 
-def _span_hit(hit: Hit, c) -> Hit:
+def _span_hit(hit: Hit, c, doc) -> Hit:
     """The hit narrowed to one evidence sentence: citations then quote exactly that span."""
     from dataclasses import replace
 
-    doc_text_span = c.text
-    return replace(hit, chunk=replace(hit.chunk, start=c.start, end=c.end, text=doc_text_span))
+    return replace(hit, chunk=replace(hit.chunk, start=c.start, end=c.end, text=doc.text[c.start : c.end]))
 
 
 def _span_passage(doc, c) -> Passage:

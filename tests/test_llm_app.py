@@ -1,0 +1,57 @@
+"""The embedded server's prompt cache: bounded by the bytes it really keeps (rag/llm_app.py).
+
+llama-cpp-python's LlamaRAMCache counted only llama.cpp's state against its capacity while each
+entry kept a copy of the score matrix (n_batch x n_vocab float32: 311 MB for Qwen2.5), so a
+256 MB cache grew to gigabytes. These tests build states shaped like the real ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag.llm_app import StateCache
+
+VOCAB = 151_936  # Qwen2.5's vocabulary
+MB = 1024 * 1024
+
+
+def _state(tokens: list[int], kv_bytes: int = 12 * MB, rows: int = 512):
+    from llama_cpp.llama import LlamaState
+
+    ids = np.zeros(4096, dtype=np.intc)
+    ids[: len(tokens)] = tokens
+    return LlamaState(input_ids=ids, scores=np.zeros((rows, VOCAB), dtype=np.single), n_tokens=len(tokens),
+                      llama_state=b"\0" * kv_bytes, llama_state_size=kv_bytes, seed=0)
+
+
+def test_an_entry_keeps_one_row_of_scores_and_counts_every_byte():
+    cache = StateCache(256 * MB)
+    state = _state([1, 2, 3])
+    assert state.scores.nbytes > 290 * MB  # what llama-cpp-python's own cache kept, uncounted
+    cache[(1, 2, 3)] = state
+    kept = cache[(1, 2, 3, 4)]  # longest-prefix lookup
+    assert kept.scores.shape == (1, VOCAB)
+    assert cache.cache_size == 12 * MB + VOCAB * 4 + 4096 * 4
+    assert cache.cache_size < 13 * MB
+
+
+def test_capacity_bounds_what_is_held_and_the_oldest_goes_first():
+    cache = StateCache(50 * MB)
+    for i in range(10):
+        cache[(i, i + 1)] = _state([i, i + 1])
+    assert cache.cache_size <= 50 * MB
+    assert len(cache.cache_state) == 3  # 3 x ~12.6 MB fit in 50 MB
+    assert (9, 10) in cache and (0, 1) not in cache
+    with pytest.raises(KeyError):
+        cache[(42,)]
+
+
+def test_restoring_a_trimmed_state_broadcasts_its_row_like_the_full_copy():
+    """Llama.load_state assigns state.scores into scores[:n_tokens]: one row broadcasts."""
+    full = np.ones((512, 8), dtype=np.single)
+    state = _state([5, 6, 7], kv_bytes=16, rows=512)
+    cache = StateCache(10 * MB)
+    cache[(5, 6, 7)] = state
+    full[: state.n_tokens, :] = cache[(5, 6, 7)].scores[:, :8]  # what load_state does, narrowed
+    assert (full[:3] == 0).all() and (full[3:] == 1).all()
