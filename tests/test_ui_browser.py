@@ -211,7 +211,7 @@ def test_corpus_question_shows_cited_passage_with_highlighted_span(page):
 def test_follow_up_is_understood(page):
     ask(page, "What did Sweden do in 1999?")
     bubble = ask(page, "and what did it criminalize?")
-    assert "searched for: What did Sweden do in 1999? and what did it criminalize?" in bubble.inner_text()
+    assert "searched for: and what did it criminalize? (What did Sweden do in 1999?)" in bubble.inner_text()
     assert "purchase" in bubble.locator(".rag-passage mark").first.inner_text()
     _screenshot(page, "follow_up")
 
@@ -519,3 +519,25 @@ def test_generated_answer_with_embedded_llm(page):
     assert "qwen2.5" in text and "Generated answer" in text
     assert "185 States Parties" in bubble.locator(".rag-passage mark").first.inner_text()
     _screenshot(page, "generated_answer")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_follow_up_answers_what_is_asked_now_with_embedded_llm(page):
+    """A follow-up pointing into the previous answer ("which of them...") gets its own answer,
+    citing the sentence that answers it, not the previous answer again."""
+    page.get_by_test_id("stSidebar").get_by_text("Generated answer", exact=True).click()
+    page.wait_for_timeout(500)
+    first = ask(page, "What did the speaker of the cross-regional statement single out as priorities?", timeout=900_000)
+    before = first.locator(".rag-answer").inner_text()
+    assert "victim identification" in before and "prevention" in before, before
+    second = ask(page, "Which of them concerns victims?", timeout=900_000)
+    text = second.inner_text()
+    assert "did not answer" not in text, text  # the model answered, no fallback to quotes
+    searched = re.search(r"searched for: (.*)", text).group(1)
+    assert "victims" in searched, searched  # the rewrite asks what is asked now
+    after = second.locator(".rag-answer").inner_text()
+    assert after != before and "victim identification" in after.lower(), after
+    marks = second.locator(".rag-passage mark").all_inner_texts()
+    assert any("victim identification" in m for m in marks), marks
+    _screenshot(page, "follow_up_generated")
