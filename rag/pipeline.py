@@ -177,7 +177,8 @@ class Assistant:
         if mode == "generate":
             try:
                 out = self.generator.complete(rewrite_messages(question, history), max_tokens=60, temperature=0.0)
-                out = " ".join(re.sub(r"^\s*(?:standalone )?question\s*:", "", out.strip(), flags=re.I).strip('" ').split())
+                out = re.sub(r"^\s*(?:standalone )?question\s*:", "", out.strip(), flags=re.I)  # a label echoed
+                out = " ".join(out.strip('" ').split())
                 asked = content_terms(question)
                 kept = asked & content_terms(out)
                 if 3 <= len(out.split()) <= 60 and not is_refusal(out) and 2 * len(kept) >= len(asked):

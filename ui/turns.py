@@ -133,7 +133,8 @@ def _answer(turn: Turn, earlier: list[dict]) -> dict:
 def _error_message(msg_id: str, e: RagError) -> dict:
     from rag.errors import IndexCorrupt, IndexMissing
 
-    hint = "In the UI: open the Corpus page and press Re-index." if isinstance(e, (IndexMissing, IndexCorrupt)) else None
+    stale = isinstance(e, (IndexMissing, IndexCorrupt))
+    hint = "In the UI: open the Corpus page and press Re-index." if stale else None
     return {"role": "assistant", "id": msg_id, "error": str(e), "hint": hint}
 
 
