@@ -75,18 +75,17 @@ def _sidebar(s: Settings) -> int:
     sb = st.sidebar
     sb.subheader("Answering")
     sb.radio("Answer mode", ["generate", "quote"], key="mode", format_func=answer_view.MODE_NAMES.get,
-                    on_change=_mode_changed, args=(s,),
-                    help="Generated: the model writes a short answer, every sentence checked against its source. "
-                    "Quotes only: the best matching sentences, quoted verbatim, without a language model.")
-    sb.slider("Number of sources (k)", 1, K_MAX, key="k",
-                  help="Passages retrieved and given to the model.")
+             on_change=_mode_changed, args=(s,),
+             help="Generated: the model writes a short answer, every sentence checked against its source. "
+             "Quotes only: the best matching sentences, quoted verbatim, without a language model.")
+    sb.slider("Number of sources (k)", 1, K_MAX, key="k", help="Passages retrieved and given to the model.")
     documents = _documents(s)
     titles = {d.id: " ".join(d.title.split()) for d in documents}
     if "f_docs" in st.session_state:  # a removed document cannot stay selected
         st.session_state.f_docs = [d for d in st.session_state.f_docs if d in titles]
     sb.subheader("Filters")
     sb.multiselect("Documents", list(titles), key="f_docs", placeholder="All documents",
-                          format_func=lambda i: titles[i][:70] + ("…" if len(titles[i]) > 70 else ""))
+                   format_func=lambda i: titles[i][:70] + ("…" if len(titles[i]) > 70 else ""))
     dates = sorted(d.date for d in documents if d.date)
     lo = date.fromisoformat(dates[0]) if dates else date(1945, 1, 1)
     hi = date.fromisoformat(dates[-1]) if dates else date.today()
