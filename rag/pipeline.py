@@ -271,20 +271,32 @@ class Assistant:
         return answer_messages(query, shown, texts), pool, len(shown)
 
     def _standalone(self, question: str, history: list[dict], mode: str) -> tuple[str | None, str | None]:
-        """A follow-up rewritten to stand alone: by the LLM in generate mode, else by a simple rule."""
+        """A follow-up rewritten to stand alone, asking what it asks now: by the LLM in generate
+        mode, else (or when the LLM's rewrite drops what the question asks) by a simple rule.
+
+        The rewrite is the query for retrieval, sentence ranking, the answer prompt and the
+        checks, so a rewrite that asks the previous question again gets the previous answer
+        again: it must keep most of the question's own content words. The rule puts the question
+        first and the previous question after it, as the context its "it" or "them" refers to.
+        """
+        from rag.lexical import content_terms
+
         last_user = next((m["content"] for m in reversed(history) if m.get("role") == "user"), None)
         if not last_user:
             return None, None
         if mode == "generate":
             try:
                 out = self.generator.complete(rewrite_messages(question, history), max_tokens=60, temperature=0.0)
-                out = " ".join(out.strip().strip('"').split())
-                if 3 <= len(out.split()) <= 60 and not is_refusal(out):
+                out = re.sub(r"^\s*(?:standalone )?question\s*:", "", out.strip(), flags=re.I)  # a label echoed
+                out = " ".join(out.strip('" ').split())
+                asked = content_terms(question)
+                kept = asked & content_terms(out)
+                if 3 <= len(out.split()) <= 60 and not is_refusal(out) and 2 * len(kept) >= len(asked):
                     return out, None
             except LLMUnavailable:
                 pass
         if _FOLLOW_UP.search(question) or len(question.split()) <= 6:
-            return f"{last_user} {question}", None
+            return f"{question} ({' '.join(last_user.split())})", None
         return None, None
 
 

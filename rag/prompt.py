@@ -70,7 +70,7 @@ _EXAMPLES = [
      "Funding for rural wells had fallen by a third since 2027 [2]."),
 ]
 
-REWRITE = """Rewrite the user's last question as one standalone question that can be understood without the conversation. Keep names, figures and the topic from the earlier turns that the question depends on. Reply with the question only."""
+REWRITE = """Rewrite the user's last question as one standalone question that can be understood without the conversation. It must ask what the last question asks, not what the earlier questions asked. Replace words like "it", "they" or "them" with what they refer to in the conversation, and keep the names, figures and topic from the earlier turns that the question depends on. Reply with the question only."""
 
 
 def label(hit: Hit) -> str:
@@ -110,14 +110,37 @@ def answer_messages(question: str, hits: list[Hit], texts: list[str] | None = No
     return msgs + [{"role": "user", "content": _user_turn(blocks, question)}]
 
 
+# Worked examples for the rewriter, on the answer prompt's unrelated subject (water supply).
+# The first teaches what the small model got wrong: a follow-up that points into the previous
+# answer ("which of them...") asks something new about those items; rewritten as the earlier
+# question, it was answered with the earlier answer word for word.
+_REWRITE_EXAMPLES = [
+    ([("user", "Which repairs did the Water Office plan for 2030?"),
+      ("assistant", "The Water Office planned to repair pipes, replace meters and clean the reservoirs [1].")],
+     "Which of them concerns drinking water?",
+     "Which of the repairs the Water Office planned for 2030 (repairing pipes, replacing meters, cleaning the "
+     "reservoirs) concerns drinking water?"),
+    ([("user", "How many wells did the Water Office dig in 2028?"),
+      ("assistant", "The Water Office dug 40 wells in 2028 [2].")],
+     "And in 2029?",
+     "How many wells did the Water Office dig in 2029?"),
+]
+
+
+def _rewrite_turn(turns: list[tuple[str, str]], question: str) -> str:
+    convo = "\n".join(f"{'User' if who == 'user' else 'Assistant'}: {' '.join(str(text).split())[:600]}"
+                      for who, text in turns)
+    return f"Conversation:\n{convo}\n\nLast question: {question}\nStandalone question:"
+
+
 def rewrite_messages(question: str, history: list[dict]) -> list[dict]:
-    """Messages asking the model to make a follow-up question standalone."""
-    turns = []
-    for m in history[-6:]:
-        who = "User" if m["role"] == "user" else "Assistant"
-        turns.append(f"{who}: {' '.join(str(m['content']).split())[:600]}")
-    convo = "\n".join(turns)
-    return [
-        {"role": "system", "content": REWRITE},
-        {"role": "user", "content": f"Conversation:\n{convo}\n\nLast question: {question}\nStandalone question:"},
-    ]
+    """Messages asking the model to make a follow-up question standalone, asking what it asks now.
+
+    The instructions and worked examples come first and are the same for every follow-up (the
+    server keeps them evaluated); then the last turns of the conversation and the question.
+    """
+    msgs = [{"role": "system", "content": REWRITE}]
+    for turns, q, standalone in _REWRITE_EXAMPLES:
+        msgs += [{"role": "user", "content": _rewrite_turn(turns, q)}, {"role": "assistant", "content": standalone}]
+    turns = [(m["role"], m["content"]) for m in history[-6:]]
+    return msgs + [{"role": "user", "content": _rewrite_turn(turns, question)}]

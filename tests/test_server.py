@@ -396,14 +396,22 @@ def test_readers_during_uploads_see_whole_indexes(serve):
 
 
 class _LLM(http.server.BaseHTTPRequestHandler):
+    """An LLM endpoint that misbehaves as `mode` says. `streaming` is set when it starts sending
+    tokens and `hung_up` when its client closed the stream under it (generation stopped);
+    `rewrite` is its reply to a follow-up's rewrite request."""
+
     mode = "500"
+    rewrite = None
 
     def log_message(self, *args):
         pass
 
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         try:
+            if self.rewrite is not None and "\nLast question: " in body["messages"][-1]["content"]:
+                self._reply(self.rewrite)
+                return
             if self.mode in ("500", "429"):
                 self.send_response(int(self.mode))
                 self.send_header("Content-Type", "application/json")
@@ -415,11 +423,10 @@ class _LLM(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
-            chunk = {"id": "1", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                     "choices": [{"index": 0, "delta": {"content": "Hello "}, "finish_reason": None}]}
-            line = b"data: " + json.dumps(chunk).encode() + b"\n\n"
+            line = self._chunk("Hello ")
             self.wfile.write(line)
             self.wfile.flush()
+            self.streaming.set()
             if self.mode == "garbage":
                 self.wfile.write(b"data: {not json at all\n\n")
             elif self.mode == "drip":
@@ -428,12 +435,24 @@ class _LLM(http.server.BaseHTTPRequestHandler):
                     self.wfile.write(line)
                     self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
-            pass
+            self.hung_up.set()
+
+    @staticmethod
+    def _chunk(text: str, finish: str | None = None) -> bytes:
+        chunk = {"id": "1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                 "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]}
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    def _reply(self, text: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        self.wfile.write(self._chunk(text, "stop") + b"data: [DONE]\n\n")
 
 
 @pytest.fixture
 def bad_llm():
-    handler = type("H", (_LLM,), {})
+    handler = type("H", (_LLM,), {"streaming": threading.Event(), "hung_up": threading.Event()})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -479,6 +498,51 @@ def test_llm_failure_through_chat_completions(serve, bad_llm):
     body = r.json()
     assert r.status_code == 200 and body["rag"]["mode"] == "quote"
     assert "HTTP 500" in body["choices"][0]["message"]["content"] and body["citations"]
+
+
+@pytest.mark.parametrize("route", ["/ask/stream", "/v1/chat/completions"])
+def test_client_going_away_stops_the_generation(serve, bad_llm, route):
+    """A client that disconnects mid-answer stops the LLM: the server closes its stream to the
+    model (which stops generating) within a token or two, not when the answer would have ended."""
+    bad_llm.mode = "drip"  # would write for a minute
+    body = ({"question": QUESTION} if route == "/ask/stream" else
+            {"model": "rag", "stream": True, "messages": [{"role": "user", "content": QUESTION}]})
+    with serve(mode="generate", llm_base_url=bad_llm.url, llm_model="m", llm_timeout=5, judge=False,
+               api_answer_timeout=120) as c:
+        with c.stream("POST", route, json=body) as r:
+            assert r.status_code == 200
+            lines = r.iter_lines()
+            if route == "/ask/stream":  # the model's draft is reaching the client
+                assert any(ln == "event: token" for ln in lines)
+            assert bad_llm.streaming.wait(30), "the model never started"
+            time.sleep(1)
+            assert not bad_llm.hung_up.is_set()  # still writing while the client listens
+        gone = time.monotonic()  # leaving the block closed the connection mid-answer
+        assert bad_llm.hung_up.wait(10), "the LLM kept generating after the client went away"
+        assert time.monotonic() - gone < 5
+        # the server still answers
+        assert c.post("/search", json={"query": "trafficking"}).status_code == 200
+
+
+FOLLOW_UP = [{"role": "user", "content": "Which priorities did the cross-regional statement single out?"},
+             {"role": "assistant", "content": "The speaker singled out prevention, victim identification, "
+                                              "strengthened law enforcement, survivor empowerment and guaranteed "
+                                              "access to justice and remedy as priorities [1]."}]
+
+
+@pytest.mark.parametrize("rewrite, standalone", [
+    # the small model's failure: the earlier question again, so the earlier answer again
+    ("Which priorities did the cross-regional statement single out?",
+     "Which of them concerns victims? (Which priorities did the cross-regional statement single out?)"),
+    # a rewrite that asks what is asked now is kept
+    ("Standalone question: Which of the priorities the cross-regional statement singled out concerns victims?",
+     "Which of the priorities the cross-regional statement singled out concerns victims?"),
+])
+def test_follow_up_rewrite_asks_what_is_asked_now(serve, bad_llm, rewrite, standalone):
+    bad_llm.rewrite = rewrite
+    with serve(mode="generate", llm_base_url=bad_llm.url, llm_model="m", llm_timeout=5, judge=False) as c:
+        body = c.post("/ask", json={"question": "Which of them concerns victims?", "history": FOLLOW_UP}).json()
+    assert body["standalone_question"] == standalone
 
 
 # --- crash safety ---------------------------------------------------------------------------

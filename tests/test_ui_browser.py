@@ -147,9 +147,8 @@ def _chat_box(page):
     return page.get_by_test_id("stChatInput").locator("textarea")
 
 
-def ask(page, question: str, timeout: int = SLOW_MS):
-    """Type a question, press Enter, wait for the verified answer (or refusal); return its bubble."""
-    before = page.locator(ANSWERS).count()
+def _watch_stages(page) -> None:
+    """Record in the page every answer stage shown (window.__stages) and whether a draft was."""
     page.evaluate("""() => {
         window.__stages = []; window.__draft = false;
         new MutationObserver(() => {
@@ -158,6 +157,12 @@ def ask(page, question: str, timeout: int = SLOW_MS):
             if (document.querySelector('.rag-draft')) window.__draft = true;
         }).observe(document.body, {subtree: true, childList: true, characterData: true});
     }""")
+
+
+def ask(page, question: str, timeout: int = SLOW_MS):
+    """Type a question, press Enter, wait for the verified answer (or refusal); return its bubble."""
+    before = page.locator(ANSWERS).count()
+    _watch_stages(page)
     box = _chat_box(page)
     box.fill(question)
     box.press("Enter")
@@ -206,7 +211,7 @@ def test_corpus_question_shows_cited_passage_with_highlighted_span(page):
 def test_follow_up_is_understood(page):
     ask(page, "What did Sweden do in 1999?")
     bubble = ask(page, "and what did it criminalize?")
-    assert "searched for: What did Sweden do in 1999? and what did it criminalize?" in bubble.inner_text()
+    assert "searched for: and what did it criminalize? (What did Sweden do in 1999?)" in bubble.inner_text()
     assert "purchase" in bubble.locator(".rag-passage mark").first.inner_text()
     _screenshot(page, "follow_up")
 
@@ -328,8 +333,12 @@ class ScriptedEndpoint(BaseHTTPRequestHandler):
     """A real HTTP server speaking the OpenAI chat API (streamed), with replies chosen per question.
 
     "States Parties": one supported sentence and one the sources do not support (it must be
-    removed); "Sweden": HTTP 500 (the app must fall back to quotes and say why).
+    removed); "first to criminalize": one supported sentence; "Sweden": HTTP 500 (the app must
+    fall back to quotes and say why). A follow-up's rewrite request is answered with the question
+    unchanged. Every request body is kept in `requests`.
     """
+
+    requests: list[dict] = []
 
     def log_message(self, *args):
         pass
@@ -339,14 +348,31 @@ class ScriptedEndpoint(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(body)
         user = body["messages"][-1]["content"]
-        if "Sweden" in user:
+        if "\nLast question: " in user:  # the follow-up rewriter
+            self._stream(user.split("\nLast question: ", 1)[1].split("\n", 1)[0])
+            return
+        question = user.rsplit("Question:", 1)[-1]
+        if "Sweden" in question:
             self._json({"error": {"message": "scripted failure", "type": "server_error"}}, status=500)
             return
-        n = next((m.group(1) for m in re.finditer(r"^\[(\d+)\] .*?\n<<<\n(.*?)\n>>>", user, re.S | re.M)
-                  if "185 States Parties" in m.group(2)), "1")
-        reply = (f"The Trafficking in Persons Protocol has 185 States Parties [{n}]. "
-                 f"It was first signed on the Moon in 1850 by 12 astronauts [{n}].")
+        if "first to criminalize" in question:
+            n = self._source(user, "Sweden became the first country")
+            self._stream(f"In 1999, Sweden became the first country in the world to criminalize the purchase of "
+                         f"sexual services [{n}].")
+            return
+        n = self._source(user, "185 States Parties")
+        self._stream(f"The Trafficking in Persons Protocol has 185 States Parties [{n}]. "
+                     f"It was first signed on the Moon in 1850 by 12 astronauts [{n}].")
+
+    @staticmethod
+    def _source(user: str, words: str) -> str:
+        """The number of the prompt's source holding `words` ("1" when none does)."""
+        return next((m.group(1) for m in re.finditer(r"^\[(\d+)\] .*?\n<<<\n(.*?)\n>>>", user, re.S | re.M)
+                     if words in m.group(2)), "1")
+
+    def _stream(self, reply: str) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
@@ -413,6 +439,46 @@ def test_endpoint_failure_falls_back_to_quotes_with_a_notice(scripted_page):
     _screenshot(scripted_page, "llm_failure_notice")
 
 
+def test_question_sent_while_an_answer_is_written_waits_and_is_answered(scripted_app, scripted_page):
+    """A second question sent during "Writing…" neither stops the first answer nor is lost: it
+    waits, then is answered with the first turn as its history, and both are in the briefing."""
+    page = scripted_page
+    first = "How many States Parties does the Trafficking in Persons Protocol have?"
+    second = "Which country was the first to criminalize the purchase of sexual services?"
+    ScriptedEndpoint.requests.clear()
+    _watch_stages(page)
+    box = _chat_box(page)
+    box.fill(first)
+    box.press("Enter")
+    page.locator(".rag-draft").wait_for(timeout=SLOW_MS)  # the first answer is being written
+    box.fill(second)
+    box.press("Enter")
+    waiting = page.locator('.rag-stage[data-stage="waiting"]')
+    waiting.wait_for()
+    assert page.locator(".rag-answer").count() == 0  # the first answer is still being written
+    _screenshot(page, "question_waiting")
+    page.wait_for_function("document.querySelectorAll('.rag-answer').length == 2", timeout=SLOW_MS)
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
+    bubbles = page.get_by_test_id("stChatMessage")
+    texts = bubbles.all_inner_texts()
+    assert len(texts) == 4, texts
+    assert first in texts[0] and second in texts[2]
+    answers = page.locator(".rag-answer").all_inner_texts()
+    assert "185 States Parties" in answers[0] and "Sweden" in answers[1] and "[1]" in answers[1]
+    assert page.get_by_test_id("stAlertContentError").count() == 0 and waiting.count() == 0
+    # the first answer was written to the end, and the second question was asked with it as history
+    prompts = [r["messages"][-1]["content"] for r in ScriptedEndpoint.requests]
+    assert sum(p.endswith("Question: " + first) for p in prompts) == 1  # not stopped and asked again
+    rewrites = [r for r in ScriptedEndpoint.requests if "Last question: " + second in r["messages"][-1]["content"]]
+    assert len(rewrites) == 1
+    convo = rewrites[0]["messages"][-1]["content"].rsplit("Conversation:", 1)[1]
+    assert first in convo and "185 States Parties" in convo
+    md = _download(page, ".md").decode("utf-8")
+    assert f"## 1. {first}" in md and f"## 2. {second}" in md
+    assert re.search(r"185 States Parties.*\[1\]", md) and re.search(r"Sweden became the first country.*\[2\]", md)
+    _screenshot(page, "question_waited_and_answered")
+
+
 def test_flagged_sentence_is_marked(app, scripted_app, browser):
     """With RAG_UNSUPPORTED=flag the unsupported sentence stays, marked, with the reason shown."""
     proc, url = _serve(app.home, app.home / "flag-app.log", RAG_MODE="generate", RAG_JUDGE="false",
@@ -453,3 +519,25 @@ def test_generated_answer_with_embedded_llm(page):
     assert "qwen2.5" in text and "Generated answer" in text
     assert "185 States Parties" in bubble.locator(".rag-passage mark").first.inner_text()
     _screenshot(page, "generated_answer")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_follow_up_answers_what_is_asked_now_with_embedded_llm(page):
+    """A follow-up pointing into the previous answer ("which of them...") gets its own answer,
+    citing the sentence that answers it, not the previous answer again."""
+    page.get_by_test_id("stSidebar").get_by_text("Generated answer", exact=True).click()
+    page.wait_for_timeout(500)
+    first = ask(page, "What did the speaker of the cross-regional statement single out as priorities?", timeout=900_000)
+    before = first.locator(".rag-answer").inner_text()
+    assert "victim identification" in before and "prevention" in before, before
+    second = ask(page, "Which of them concerns victims?", timeout=900_000)
+    text = second.inner_text()
+    assert "did not answer" not in text, text  # the model answered, no fallback to quotes
+    searched = re.search(r"searched for: (.*)", text).group(1)
+    assert "victims" in searched, searched  # the rewrite asks what is asked now
+    after = second.locator(".rag-answer").inner_text()
+    assert after != before and "victim identification" in after.lower(), after
+    marks = second.locator(".rag-passage mark").all_inner_texts()
+    assert any("victim identification" in m for m in marks), marks
+    _screenshot(page, "follow_up_generated")

@@ -1,18 +1,17 @@
 """The chat page: sidebar controls, the conversation, streamed answers and briefing export.
 
 The conversation lives in st.session_state["messages"]; each question is sent with the earlier
-questions and answers as history, so follow-ups ("and in 2021?") are understood. While an
-answer is produced the page shows the stage (Retrieving… / Writing… / Checking citations…)
-and the model's draft as it streams; the verified answer replaces the draft when it is ready.
+questions and answers as history, so follow-ups ("and in 2021?") are understood. Questions are
+answered in the order sent, by a worker thread (ui/turns.py): one sent while an answer is being
+written waits, shown as waiting, and is answered next. While an answer is produced the page
+shows the stage (Retrieving… / Writing… / Checking citations…) and the model's draft as it
+streams; the verified answer replaces the draft when it is ready.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import time
-import uuid
-from dataclasses import dataclass
 from datetime import date
 
 import streamlit as st
@@ -21,10 +20,8 @@ from rag.briefing import to_docx, to_markdown
 from rag.errors import RagError
 from rag.settings import Settings
 from rag.types import SearchFilter
-from ui import answer_view, state
+from ui import answer_view, state, turns
 from ui.render import STAGES, draft_html, esc, md_escape
-
-log = logging.getLogger("rag.ui")
 
 CONTROL_KEYS = ("mode", "k", "f_docs", "f_from", "f_to", "brief_scope", "brief_title")
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -42,25 +39,17 @@ def keep_controls(s: Settings) -> None:
             st.session_state[name] = defaults[name]
 
 
-@dataclass(frozen=True)
-class Controls:
-    mode: str
-    k: int
-    flt: SearchFilter
-    documents: int  # how many documents are indexed
-
-
 def page() -> None:
     s = state.settings()
-    msgs: list[dict] = st.session_state.setdefault("messages", [])
-    controls = _sidebar(s)
-    # Read first (it is drawn at the bottom anyway): the intro must not be drawn on the run that
-    # asks the first question, or the answer's rerun would leave its bubble a stale copy below.
-    question = st.chat_input("Ask a question about the documents…", key="question")
-    question = question.strip() if question else ""
-    if not controls.documents:
+    documents = _sidebar(s)
+    # A question is queued by the callback, before this run starts: a run stopped by the next
+    # rerun (another question, any widget) can never lose it.
+    st.chat_input("Ask a question about the documents…", key="question", on_submit=_submitted, args=(s,))
+    answerer = _answerer()
+    version, msgs, waiting = answerer.snapshot()
+    if not documents:
         st.warning("No documents are indexed yet: add some on the Corpus page (upload, or Re-index docs_raw/).")
-    if not msgs and not question:
+    if not msgs and not waiting:
         st.markdown("#### Ask about the indexed documents")
         st.caption("Every sentence of an answer cites the passage that states it; open a source to see the "
                    "cited words highlighted in their paragraph. Follow-up questions are understood.")
@@ -74,29 +63,29 @@ def page() -> None:
                 answer_view.show(m, s, i, latest=bool(answered) and i == answered[-1],
                                  selectable=selectable and "answer" in m)
     _briefing(msgs)
-    if question:
-        _ask(question, s, controls, msgs)
+    if waiting:
+        _follow(answerer, version, waiting, len(msgs))
 
 
 # --- sidebar -----------------------------------------------------------------------------------
 
 
-def _sidebar(s: Settings) -> Controls:
+def _sidebar(s: Settings) -> int:
+    """Draw the answering controls, filters and "New conversation"; return how many documents are indexed."""
     sb = st.sidebar
     sb.subheader("Answering")
-    mode = sb.radio("Answer mode", ["generate", "quote"], key="mode", format_func=answer_view.MODE_NAMES.get,
-                    on_change=_mode_changed, args=(s,),
-                    help="Generated: the model writes a short answer, every sentence checked against its source. "
-                    "Quotes only: the best matching sentences, quoted verbatim, without a language model.")
-    k = sb.slider("Number of sources (k)", 1, K_MAX, key="k",
-                  help="Passages retrieved and given to the model.")
+    sb.radio("Answer mode", ["generate", "quote"], key="mode", format_func=answer_view.MODE_NAMES.get,
+             on_change=_mode_changed, args=(s,),
+             help="Generated: the model writes a short answer, every sentence checked against its source. "
+             "Quotes only: the best matching sentences, quoted verbatim, without a language model.")
+    sb.slider("Number of sources (k)", 1, K_MAX, key="k", help="Passages retrieved and given to the model.")
     documents = _documents(s)
     titles = {d.id: " ".join(d.title.split()) for d in documents}
     if "f_docs" in st.session_state:  # a removed document cannot stay selected
         st.session_state.f_docs = [d for d in st.session_state.f_docs if d in titles]
     sb.subheader("Filters")
-    docs = sb.multiselect("Documents", list(titles), key="f_docs", placeholder="All documents",
-                          format_func=lambda i: titles[i][:70] + ("…" if len(titles[i]) > 70 else ""))
+    sb.multiselect("Documents", list(titles), key="f_docs", placeholder="All documents",
+                   format_func=lambda i: titles[i][:70] + ("…" if len(titles[i]) > 70 else ""))
     dates = sorted(d.date for d in documents if d.date)
     lo = date.fromisoformat(dates[0]) if dates else date(1945, 1, 1)
     hi = date.fromisoformat(dates[-1]) if dates else date.today()
@@ -108,10 +97,8 @@ def _sidebar(s: Settings) -> Controls:
         sb.caption("Documents without a date are left out when a date is set.")
     if d_from and d_to and d_from > d_to:
         sb.warning("“From” is after “To”: no document can match.")
-    flt = SearchFilter(documents=tuple(docs), date_from=d_from.isoformat() if d_from else None,
-                       date_to=d_to.isoformat() if d_to else None)
     sb.button("New conversation", on_click=_clear, icon=":material/restart_alt:", width="stretch")
-    return Controls(mode=mode, k=k, flt=flt, documents=len(documents))
+    return len(documents)
 
 
 def _documents(s: Settings) -> list:
@@ -127,75 +114,83 @@ def _mode_changed(s: Settings) -> None:
 
 
 def _clear() -> None:
-    st.session_state["messages"] = []
+    _answerer().clear()
 
 
 # --- asking ------------------------------------------------------------------------------------
 
 
-def _history(msgs: list[dict]) -> list[dict]:
-    """Earlier answered turns as chat messages for the follow-up rewriter."""
-    out = []
-    for m in msgs:
-        if "answer" in m:
-            a = m["answer"]
-            out += [{"role": "user", "content": a.question}, {"role": "assistant", "content": a.answer}]
-    return out
+def _answerer() -> turns.Answerer:
+    """This session's conversation and the questions waiting to join it."""
+    if "answerer" not in st.session_state:
+        st.session_state["answerer"] = turns.Answerer(st.session_state.setdefault("messages", []))
+    return st.session_state["answerer"]
 
 
-def _ask(question: str, s: Settings, c: Controls, msgs: list[dict]) -> None:
-    history = _history(msgs)
-    msgs.append({"role": "user", "content": question})
+def _submitted(s: Settings) -> None:
+    """Queue the question just sent, with the sidebar's controls as they are now."""
+    question = (st.session_state.get("question") or "").strip()
+    if not question:
+        return
+    mode = st.session_state.get("mode", s.mode)
+    k = st.session_state.get("k", min(s.k, K_MAX))
+    try:
+        assistant, error = state.assistant(s), None
+    except RagError as e:
+        assistant, error = None, e
+    _answerer().submit(turns.Turn(question=question, mode=mode, k=k, flt=_filter(), assistant=assistant,
+                                  error=error))
+
+
+def _follow(answerer: turns.Answerer, version: int, waiting: list[turns.Turn], n_msgs: int) -> None:
+    """Draw the question being answered with its stage and streaming draft, and the questions
+    waiting behind it; redraw the page when an answer joins the conversation."""
+    current = waiting[0]
     with st.chat_message("user"):
-        st.markdown(md_escape(question))
-    turn = len(msgs)
-    msg_id = uuid.uuid4().hex[:12]
+        st.markdown(md_escape(current.question))
     with st.chat_message("assistant"):
         stage = st.empty()
         draft = st.empty()
-        text, shown = "", 0.0
-        answer = None
-        try:
-            assistant = state.assistant(s)
-            for ev in assistant.events(question, history=history, mode=c.mode, k=c.k, flt=c.flt):
-                kind = ev["event"]
-                if kind == "status":
-                    label = STAGES.get(ev["stage"], ev["stage"])
-                    stage.markdown(f'<div class="rag-stage" data-stage="{esc(ev["stage"])}">'
-                                   f'<span class="rag-spinner"></span>{esc(label)}</div>', unsafe_allow_html=True)
-                elif kind == "token":
-                    text += ev["text"]
-                    now = time.monotonic()
-                    if now - shown > 0.05 or not shown:  # at most ~20 redraws a second
-                        draft.markdown(draft_html(text, turn), unsafe_allow_html=True)
-                        shown = now
-                elif kind == "answer":
-                    answer = ev["answer"]
-            msgs.append(answer_view.make_message(answer, assistant.documents(), msg_id))
-        except RagError as e:
-            msgs.append({"role": "assistant", "id": msg_id, "error": str(e), "hint": _hint(e)})
-        except Exception as e:  # never a traceback on the page; the terminal has it
-            log.exception("answering %r failed", question)
-            msgs.append({"role": "assistant", "id": msg_id,
-                         "error": f"Something went wrong while answering ({type(e).__name__}: {_one_line(e)}).",
-                         "hint": "Try again, or switch to “Quotes only”. The details are in the terminal "
-                         "running `rag ui`."})
-        stage.empty()
-        draft.empty()
+    for t in waiting[1:]:
+        with st.chat_message("user"):
+            st.markdown(md_escape(t.question))
+        with st.chat_message("assistant"):
+            st.markdown('<div class="rag-stage" data-stage="waiting">Waiting: answered when the answer above '
+                        "is written.</div>", unsafe_allow_html=True)
+    turn = n_msgs + 1
+    seen, text, label_html = 0, "", ""
+    drawn_text, drawn_at = "", 0.0
+    while answerer.version == version:
+        new = current.events[seen:]
+        seen += len(new)
+        for ev in new:
+            if ev["event"] == "status":
+                label = STAGES.get(ev["stage"], ev["stage"])
+                label_html = (f'<div class="rag-stage" data-stage="{esc(ev["stage"])}">'
+                              f'<span class="rag-spinner"></span>{esc(label)}</div>')
+                stage.markdown(label_html, unsafe_allow_html=True)
+                drawn_at = time.monotonic()
+            elif ev["event"] == "token":
+                text += ev["text"]
+        now = time.monotonic()
+        if text != drawn_text:
+            draft.markdown(draft_html(text, turn), unsafe_allow_html=True)
+            drawn_text, drawn_at = text, now
+        elif now - drawn_at > 0.5:
+            # Streamlit notices a rerun request (a question sent meanwhile, a widget touched) only
+            # when the script draws something: redraw the stage now and then while nothing changes.
+            stage.markdown(label_html or '<div class="rag-stage"></div>', unsafe_allow_html=True)
+            drawn_at = now
+        time.sleep(0.05)
     st.rerun()
 
 
-def _hint(e: RagError) -> str | None:
-    from rag.errors import IndexCorrupt, IndexMissing
-
-    if isinstance(e, (IndexMissing, IndexCorrupt)):
-        return "In the UI: open the Corpus page and press Re-index."
-    return None
-
-
-def _one_line(e: Exception, limit: int = 200) -> str:
-    text = " ".join(str(e).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _filter() -> SearchFilter:
+    """The sidebar's filters, from the widgets' values."""
+    d_from, d_to = st.session_state.get("f_from"), st.session_state.get("f_to")
+    return SearchFilter(documents=tuple(st.session_state.get("f_docs") or ()),
+                        date_from=d_from.isoformat() if d_from else None,
+                        date_to=d_to.isoformat() if d_to else None)
 
 
 # --- briefing export -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from contextlib import aclosing
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -219,13 +220,17 @@ def create_app(state: ServerState) -> FastAPI:
         assistant = (await run_in_threadpool(state.snapshot)).assistant
 
         async def events():
+            # closed when the client goes away (the response closes or cancels this generator):
+            # aclosing closes the answer's events too, which stops the generation
             try:
-                async for ev in answer_events(assistant, req.question, timeout=s.api_answer_timeout,
-                                              mode=req.mode, k=req.k, flt=_flt(req.filters),
-                                              history=_history(req.history)):
-                    kind = ev["event"]
-                    data = ev["answer"].to_dict() if kind == "answer" else {k: v for k, v in ev.items() if k != "event"}
-                    yield {"event": kind, "data": json.dumps(data, ensure_ascii=False)}
+                async with aclosing(answer_events(assistant, req.question, timeout=s.api_answer_timeout,
+                                                  mode=req.mode, k=req.k, flt=_flt(req.filters),
+                                                  history=_history(req.history))) as answer:
+                    async for ev in answer:
+                        kind = ev["event"]
+                        data = (ev["answer"].to_dict() if kind == "answer"
+                                else {k: v for k, v in ev.items() if k != "event"})
+                        yield {"event": kind, "data": json.dumps(data, ensure_ascii=False)}
             except (RagError, ValueError) as e:
                 yield {"event": "error", "data": json.dumps({"message": str(e)})}
 
@@ -255,10 +260,11 @@ def create_app(state: ServerState) -> FastAPI:
         async def stream():
             yield {"data": chunks.role()}
             try:
-                async for ev in events:
-                    if ev["event"] == "answer":
-                        for c in chunks.answer(ev["answer"]):
-                            yield {"data": c}
+                async with aclosing(events):  # a client going away stops the generation
+                    async for ev in events:
+                        if ev["event"] == "answer":
+                            for c in chunks.answer(ev["answer"]):
+                                yield {"data": c}
             except (RagError, ValueError) as e:
                 yield {"data": json.dumps({"error": {"message": str(e), "type": _status_of(e)[1]
                                                      if isinstance(e, RagError) else "invalid_request"}})}
