@@ -2,7 +2,9 @@
 
 Retrieval is scored at the document level: a ranked list of chunks becomes the list of their
 documents in order of first appearance. Graded-relevance metrics follow BEIR / trec_eval:
-linear gain (the qrels grade), log2 discount, ideal DCG from the judged documents.
+linear gain (the qrels grade), log2 discount, ideal DCG from the judged documents. The answer
+sentence is also looked for at the passage level (`answer_in_context`): a document can be
+retrieved through a passage that does not hold the answer.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
+
+from rag.sentences import split_sentences
 
 
 def dedupe(ranked: Iterable[str]) -> list[str]:
@@ -47,6 +51,42 @@ def ndcg_at_k(ranked: Sequence[str], qrels: dict[str, int], k: int = 10) -> floa
     ideal = sorted((g for g in qrels.values() if g > 0), reverse=True)[:k]
     idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg else 0.0
+
+
+# --- the answer sentence among the passages -----------------------------------------------
+
+def answer_in_context(passages: Sequence[tuple[str, str]], patterns: Sequence[str],
+                      relevant: set[str] | None = None) -> dict | None:
+    """Whether the passages hold the answer: for each fact pattern, a sentence matching it.
+
+    `passages` are (source, text) pairs in rank order (the k hits, or the text a model was
+    shown); `relevant`, when given, limits the search to passages of those sources, so a
+    figure that happens to recur in an unrelated document does not count. A sentence is cut
+    at a passage's edges: half a sentence that still matches counts, as the reader sees it.
+
+    Returns {"hit": 1.0 when every pattern matched (else 0.0), "rank": the 1-based passage rank
+    by which all patterns had matched (None when one never did), "ranks": per pattern, the
+    rank of the first passage with a matching sentence, "sentences": that sentence}; None for
+    an item without patterns (undefined, not a miss).
+    """
+    if not patterns:
+        return None
+    ranks: list[int | None] = [None] * len(patterns)
+    found: list[str | None] = [None] * len(patterns)
+    for rank, (source, text) in enumerate(passages, start=1):
+        if relevant is not None and source not in relevant:
+            continue
+        sentences = [text[a:b] for a, b in split_sentences(text)]
+        for i, p in enumerate(patterns):
+            if ranks[i] is None:
+                hit = next((s for s in sentences if re.search(p, s, re.I)), None)
+                if hit is not None:
+                    ranks[i], found[i] = rank, " ".join(hit.split())
+        if all(r is not None for r in ranks):
+            break
+    complete = all(r is not None for r in ranks)
+    return {"hit": 1.0 if complete else 0.0, "rank": max(ranks) if complete else None,
+            "ranks": ranks, "sentences": found}
 
 
 # --- answers ----------------------------------------------------------------------------------
@@ -121,6 +161,12 @@ METRICS: tuple[Metric, ...] = (
            "answerable items with an expected document among the top-k retrieved"),
     Metric("retrieval_recall", "Retrieval recall@k", True, "share of expected documents among the top-k retrieved"),
     Metric("retrieval_mrr", "Retrieval MRR", True, "1/rank of the first expected document"),
+    Metric("answer_in_context", "Answer in context", True,
+           "answerable items whose fact patterns each match a sentence of an expected document "
+           "among the top-k passages retrieved (hit@k of the answer sentence)"),
+    Metric("answer_in_shown", "Answer shown to the model", True,
+           "answerable items whose fact patterns each match a sentence of the text the model was shown "
+           "(n/a until the Answer exposes that text as `context`)"),
     Metric("facts", "Facts stated", True, "share of fact patterns matched in the answer (answerable items)"),
     Metric("accuracy", "Correct", True,
            "items answered correctly: every fact stated (answerable) or refused (unanswerable)"),
@@ -152,6 +198,8 @@ def summarize(items: Sequence[dict]) -> dict:
         "retrieval_hit": mean(r["retrieval"]["hit"] for r in with_docs),
         "retrieval_recall": mean(r["retrieval"]["recall"] for r in with_docs),
         "retrieval_mrr": mean(r["retrieval"]["mrr"] for r in with_docs),
+        "answer_in_context": mean((r.get("answer_in_context") or {}).get("hit") for r in ans),
+        "answer_in_shown": mean((r.get("answer_in_shown") or {}).get("hit") for r in ans),
         "facts": mean(r["facts"] for r in ans),
         "accuracy": mean(float(r["correct"]) for r in items),
         "documents_cited": mean(r["documents_cited"] for r in ans),

@@ -13,8 +13,10 @@ from eval.compare import Comparison
 from eval.metrics import BY_NAME, METRICS
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
-OVER_RUNS = ("accuracy", "facts", "citation_recall", "citation_precision", "faithfulness", "retrieval_hit")
+OVER_RUNS = ("accuracy", "facts", "citation_recall", "citation_precision", "faithfulness", "retrieval_hit",
+             "answer_in_context")
 TAG_METRICS = ("pass_rate", "facts", "citation_recall")
+TAG_EXTRA = ("answer_in_context", "refusal_accuracy")
 
 
 def fmt(name: str, v, signed: bool = False) -> str:
@@ -54,7 +56,7 @@ def _metric_rows(run: dict, cmp: Comparison | None) -> list[list[str]]:
 
 
 def _tag_rows(run: dict) -> list[list[str]]:
-    return [[t, str(m["items"])] + [fmt(n, m.get(n)) for n in TAG_METRICS + ("refusal_accuracy",)]
+    return [[t, str(m["items"])] + [fmt(n, m.get(n)) for n in TAG_METRICS + TAG_EXTRA]
             for t, m in run["by_tag"].items()]
 
 
@@ -70,13 +72,15 @@ def _item_rows(run: dict, cmp: Comparison | None) -> list[list[str]]:
             st += " (document changed)"
         answer = r.get("error") or " ".join((r.get("answer") or "").split())
         rows.append([i, st, fmt("facts", r.get("facts")), fmt("x", r.get("documents_cited")),
+                     fmt("x", (r.get("answer_in_context") or {}).get("hit")),
                      fmt("x", r.get("citation_recall")), fmt("x", r.get("citation_precision")),
                      fmt("latency_p50_ms", r.get("latency_ms")), answer[:140] + ("…" if len(answer) > 140 else "")])
     return rows
 
 
-ITEM_HEAD = ["Item", "Status", "Facts", "Docs cited", "Cit. recall", "Cit. precision", "Latency", "Answer"]
-TAG_HEAD = ["Tag", "Items", "Passing", "Facts", "Cit. recall", "Refusal acc."]
+ITEM_HEAD = ["Item", "Status", "Facts", "Docs cited", "Answer in context", "Cit. recall", "Cit. precision", "Latency",
+             "Answer"]
+TAG_HEAD = ["Tag", "Items", "Passing", "Facts", "Cit. recall", "Answer in context", "Refusal acc."]
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> str:

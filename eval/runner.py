@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 from eval import EVAL_DIR
-from eval.metrics import by_tag, dedupe, facts_matched, hit_at_k, mean, recall_at_k, reciprocal_rank, share, std, summarize
+from eval.metrics import (answer_in_context, by_tag, dedupe, facts_matched, hit_at_k, mean, recall_at_k,
+                          reciprocal_rank, share, std, summarize)
 from eval.suite import Item, Suite, document_matches
 from rag.answer.cite import passage
 from rag.types import Answer
@@ -120,11 +121,43 @@ def judge_citations(answer: Answer, documents: dict, chunks: dict, verifier: Evi
     }
 
 
+def shown_passages(answer: Answer) -> list[tuple[str, str]] | None:
+    """The text the model was shown, as (source, text) pairs, when the Answer exposes it.
+
+    Read from `answer.context` (passages as strings, objects with `.text` / `.source`, or dicts
+    with "text" / "source"); None when the Answer has no such field or it is empty (quote mode
+    shows no model anything).
+    """
+    context = getattr(answer, "context", None)
+    if not context:
+        return None
+    out = []
+    for c in context:
+        if isinstance(c, str):
+            out.append(("", c))
+        elif isinstance(c, dict):
+            out.append((c.get("source") or "", c.get("text") or ""))
+        else:
+            out.append((getattr(c, "source", "") or "", getattr(c, "text", "") or ""))
+    return out
+
+
 def score_item(item: Item, answer: Answer, ranked_sources: list[str], documents: dict, chunks: dict,
-               verifier: EvidenceVerifier) -> dict:
-    """Every per-item measure; `summarize` turns a list of these into the suite metrics."""
+               verifier: EvidenceVerifier, passages: list[tuple[str, str]] | None = None) -> dict:
+    """Every per-item measure; `summarize` turns a list of these into the suite metrics.
+
+    `passages`: the k retrieved passages as (source, text), in rank order, for `answer_in_context`.
+    """
     expected = expected_sources(item, documents)
     relevant = {s for s in expected.values() if s}
+    in_context = in_shown = None
+    if item.answerable and item.facts:
+        among = relevant if item.documents else None
+        if passages is not None:
+            in_context = answer_in_context(passages, item.facts, among)
+        shown = shown_passages(answer)
+        if shown is not None:  # sources unknown ("") cannot be checked against the expected ones
+            in_shown = answer_in_context(shown, item.facts, among if all(s for s, _ in shown) else None)
     retrieval = None
     if item.answerable and item.documents:
         retrieval = {"ranked": ranked_sources, "hit": hit_at_k(ranked_sources, relevant, len(ranked_sources)),
@@ -147,7 +180,8 @@ def score_item(item: Item, answer: Answer, ranked_sources: list[str], documents:
         "notice": answer.notice, "standalone_question": answer.standalone_question,
         "facts": share(matched) if item.answerable else None, "facts_matched": matched,
         "correct": correct, "documents_expected": expected, "cited_sources": cited,
-        "documents_cited": docs_cited, "retrieval": retrieval, **judged,
+        "documents_cited": docs_cited, "retrieval": retrieval, "answer_in_context": in_context,
+        "answer_in_shown": in_shown, **judged,
         "passed": correct and docs_cited in (None, 1.0),
         "latency_ms": round(answer.timings.get("total", 0.0), 1),
         "timings": {k: round(v, 1) for k, v in answer.timings.items()},
@@ -160,6 +194,7 @@ def _failed(item: Item, err: Exception) -> dict:
     return {"id": item.id, "question": item.question, "answerable": item.answerable, "tags": list(item.tags),
             "answer": None, "refused": False, "facts": 0.0 if item.answerable else None, "correct": False,
             "documents_cited": 0.0 if item.answerable and item.documents else None, "retrieval": None,
+            "answer_in_context": None, "answer_in_shown": None,
             "citation_recall": None, "citation_precision": None, "faithfulness": None, "passed": False,
             "latency_ms": None, "error": f"{type(err).__name__}: {err}"}
 
@@ -188,7 +223,8 @@ def run_once(suite: Suite, assistant, *, mode: str, k: int, verifier: EvidenceVe
             answer = assistant.ask(item.question, history=list(item.history) or None, mode=mode, k=k)
             hits = assistant.retriever.search(answer.standalone_question or item.question, k, None)
             ranked = dedupe(h.chunk.source for h in hits)
-            r = score_item(item, answer, ranked, index.documents, chunks, verifier)
+            r = score_item(item, answer, ranked, index.documents, chunks, verifier,
+                           passages=[(h.chunk.source, h.chunk.text) for h in hits])
         except Exception as e:  # noqa: BLE001 - one broken item must not lose the run
             from rag.errors import IndexMissing, IndexCorrupt
 
