@@ -148,12 +148,16 @@ def _chat_box(page):
 
 
 def _watch_stages(page) -> None:
-    """Record in the page every answer stage shown (window.__stages) and whether a draft was."""
+    """Record in the page every answer stage shown (window.__stages), whether a draft was, and the
+    evidence stages shown before the draft (window.__evidence: 'ranked', 'chosen')."""
     page.evaluate("""() => {
-        window.__stages = []; window.__draft = false;
+        window.__stages = []; window.__draft = false; window.__evidence = [];
         new MutationObserver(() => {
             document.querySelectorAll('.rag-stage').forEach(e => {
                 if (!window.__stages.includes(e.dataset.stage)) window.__stages.push(e.dataset.stage); });
+            document.querySelectorAll('.rag-evidence').forEach(e => {
+                if (!window.__draft && !window.__evidence.includes(e.dataset.stage))
+                    window.__evidence.push(e.dataset.stage); });
             if (document.querySelector('.rag-draft')) window.__draft = true;
         }).observe(document.body, {subtree: true, childList: true, characterData: true});
     }""")
@@ -368,9 +372,10 @@ class ScriptedEndpoint(BaseHTTPRequestHandler):
 
     @staticmethod
     def _source(user: str, words: str) -> str:
-        """The number of the prompt's source holding `words` ("1" when none does)."""
-        return next((m.group(1) for m in re.finditer(r"^\[(\d+)\] .*?\n<<<\n(.*?)\n>>>", user, re.S | re.M)
-                     if words in m.group(2)), "1")
+        """The number of the prompt's source (or evidence line) holding `words` ("1" when none does)."""
+        fenced = re.finditer(r"^\[(\d+)\] .*?\n<<<\n(.*?)\n>>>", user, re.S | re.M)
+        lines = re.finditer(r"^\[(\d+)\] (.*)$", user, re.M)
+        return next((m.group(1) for m in (*fenced, *lines) if words in m.group(2)), "1")
 
     def _stream(self, reply: str) -> None:
         self.send_response(200)
@@ -512,8 +517,10 @@ def test_generated_answer_with_embedded_llm(page):
     bubble = ask(page, "How many States Parties does the Trafficking in Persons Protocol have?", timeout=600_000)
     text = bubble.inner_text()
     assert "did not answer" not in text, text  # no fallback to quotes: the model answered
-    assert {"retrieving", "generating", "verifying"} <= set(page.evaluate("window.__stages"))
+    assert {"retrieving", "judging", "generating", "verifying"} <= set(page.evaluate("window.__stages"))
     assert page.evaluate("window.__draft"), "the draft was never streamed"
+    # the evidence was on the page before the draft: first the best matches, then what the judge chose
+    assert page.evaluate("window.__evidence") == ["ranked", "chosen"], page.evaluate("window.__evidence")
     answer = bubble.locator(".rag-answer").inner_text()
     assert "185" in answer and re.search(r"\[\d\]", answer)
     assert "qwen2.5" in text and "Generated answer" in text

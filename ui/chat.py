@@ -4,8 +4,9 @@ The conversation lives in st.session_state["messages"]; each question is sent wi
 questions and answers as history, so follow-ups ("and in 2021?") are understood. Questions are
 answered in the order sent, by a worker thread (ui/turns.py): one sent while an answer is being
 written waits, shown as waiting, and is answered next. While an answer is produced the page
-shows the stage (Retrieving… / Writing… / Checking citations…) and the model's draft as it
-streams; the verified answer replaces the draft when it is ready.
+shows the stage (Retrieving… / Choosing the evidence… / Writing… / Checking citations…), the
+evidence as soon as it is known (the best-matching sentences, then those the judge chose), and
+the model's draft as it streams; the verified answer replaces them when it is ready.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rag.errors import RagError
 from rag.settings import Settings
 from rag.types import SearchFilter
 from ui import answer_view, state, turns
-from ui.render import STAGES, draft_html, esc, md_escape
+from ui.render import STAGES, draft_html, esc, evidence_html, md_escape
 
 CONTROL_KEYS = ("mode", "k", "f_docs", "f_from", "f_to", "brief_scope", "brief_title")
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -150,6 +151,7 @@ def _follow(answerer: turns.Answerer, version: int, waiting: list[turns.Turn], n
         st.markdown(md_escape(current.question))
     with st.chat_message("assistant"):
         stage = st.empty()
+        evidence = st.empty()
         draft = st.empty()
     for t in waiting[1:]:
         with st.chat_message("user"):
@@ -172,6 +174,9 @@ def _follow(answerer: turns.Answerer, version: int, waiting: list[turns.Turn], n
                 drawn_at = time.monotonic()
             elif ev["event"] == "token":
                 text += ev["text"]
+            elif ev["event"] == "evidence" and ev["quotes"]:
+                evidence.markdown(evidence_html(ev["quotes"], ev["stage"], turn), unsafe_allow_html=True)
+                drawn_at = time.monotonic()
         now = time.monotonic()
         if text != drawn_text:
             draft.markdown(draft_html(text, turn), unsafe_allow_html=True)

@@ -14,6 +14,7 @@ from rag.types import Answer, Citation, Document
 STAGES = {
     "rewriting": "Understanding the follow-up…",
     "retrieving": "Retrieving…",
+    "judging": "Choosing the evidence that answers…",
     "generating": "Writing…",
     "verifying": "Checking citations…",
 }
@@ -34,6 +35,10 @@ CSS = """
   font-size: .92rem; line-height: 1.55; border-radius: 0 .3rem .3rem 0;}
 .rag-passage mark {background: #fde68a; padding: 0 .1em; border-radius: .15em;}
 .rag-removed {text-decoration: line-through; color: #6b7280;}
+.rag-evidence {font-size: .9rem; color: #374151; border-left: 3px solid #93c5fd; padding: .2rem .6rem; margin: .3rem 0;}
+.rag-evidence ul {margin: .2rem 0 0 1rem; padding: 0;}
+.rag-ev-head {font-weight: 600; color: #1f2937;}
+.rag-ev-src {color: #6b7280; font-size: .8rem;}
 .rag-stage {color: #4b5563; font-size: .92rem; display: flex; align-items: center; gap: .5rem;}
 .rag-spinner {width: .85rem; height: .85rem; border: 2px solid #c7d2fe; border-top-color: #1f4fb8;
   border-radius: 50%; display: inline-block; animation: rag-spin .8s linear infinite;}
@@ -76,6 +81,19 @@ def answer_html(answer: Answer, turn: int) -> str:
             parts.append(f'<span class="rag-flagged" title="{esc(s.reason)}">{_with_marks(s.text, mark)}</span>')
     body = " ".join(parts) if parts else esc(answer.answer)
     return f'<div class="rag-answer" data-turn="{turn}">{body}</div>'
+
+
+def evidence_html(quotes: list[dict], stage: str, turn: int) -> str:
+    """The evidence as soon as it is known: the best-matching sentences (stage 'ranked'), then
+    the ones the judge found to answer (stage 'chosen'), each with its document and paragraph."""
+    head = "Best-matching passages" if stage == "ranked" else "Evidence that answers"
+    items = []
+    for q in quotes:
+        where = " · ".join(str(x) for x in (q.get("symbol") or q.get("title"), q.get("date")) if x)
+        para = f" ¶{q['paragraph']}" if q.get("paragraph") else ""
+        items.append(f'<li><q>{esc(q["text"])}</q> <span class="rag-ev-src">{esc(where + para)}</span></li>')
+    return (f'<div class="rag-evidence" data-stage="{esc(stage)}" data-turn="{turn}">'
+            f'<div class="rag-ev-head">{esc(head)}</div><ul>{"".join(items)}</ul></div>')
 
 
 def draft_html(text: str, turn: int) -> str:

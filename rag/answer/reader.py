@@ -14,6 +14,7 @@ two studies): the answer then quotes each with its own citation and says that th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rag.answer.candidates import Candidate
@@ -52,19 +53,33 @@ def unjudged(candidates: list[Candidate], keep: int, floor: float) -> list[Evide
     return [Evidence(c, None) for c in candidates[:keep] if c.score >= floor]
 
 
+_REFERENCE = re.compile(r"\b(?:article|art\.|resolution|section|chapter|paragraph|para\.|no\.|number|goal|target|"
+                        r"annex|table|figure|fig\.|page|p\.|item|rule|principle|protocol|phase|part|step)\s+"
+                        r"(\d+(?:\.\d+)?)", re.I)
+
+
+def stated_figures(text: str, question: str = "") -> set[str]:
+    """The figures a sentence states as quantities: not those the question gives, nor numbers
+    that name a thing ("Article 6", "resolution 79/286", "Goal 5")."""
+    refs = {m.group(1) for m in _REFERENCE.finditer(text)}
+    return figures(text) - figures(question) - refs
+
+
 def disagreement(question: str, evidence: list[Evidence]) -> list[Evidence]:
-    """Evidence from different places stating different figures, when the question asks for one:
-    each with a figure of its own (beyond the question's). Empty when they agree or give none."""
-    if not asks_for_figure(question) or len(evidence) < 2:
+    """Judged evidence from different places stating different figures, when the question asks
+    for one: the judge found each to answer the question, and their figures share nothing.
+    Empty when they agree, give none, or were not judged (nothing then says they answer)."""
+    judged = [e for e in evidence if e.p_answer is not None]
+    if not asks_for_figure(question) or len(judged) < 2:
         return []
-    given = figures(question)
-    stated = [(e, figures(e.text) - given) for e in evidence]
+    stated = [(e, stated_figures(e.text, question)) for e in judged]
     stated = [(e, f) for e, f in stated if f]
     if len(stated) < 2:
         return []
-    first = stated[0][1]
-    differ = [e for e, f in stated if f != first and not (f & first)]
-    return [stated[0][0]] + differ if differ else []
+    first_e, first = stated[0]
+    differ = [e for e, f in stated[1:] if not (f & first) and
+              (e.candidate.hit, e.candidate.start) != (first_e.candidate.hit, first_e.candidate.start)]
+    return [first_e] + differ if differ else []
 
 
 SYSTEM = """You answer a question from numbered evidence sentences quoted from documents.
