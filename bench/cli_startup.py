@@ -6,9 +6,10 @@ decides which MiniLM backend serves which job.
 
 `startup` ingests docs_raw/ into a private RAG_HOME once (unless --home points at an index),
 then runs `rag ask --mode quote QUESTION` --runs times for each backend, alternating, so that
-background load hits both alike; it prints every wall time with the 1-minute load average
-(`os.getloadavg`), the medians and their ratio. The backend is chosen with RAG_MINILM_BACKEND
-(numpy, the default, or torch: the sentence-transformers path that imports PyTorch).
+background load hits both alike; it prints every wall time and CPU time (user + system, which
+background load hardly changes) with the 1-minute load average, the medians and their ratio.
+The backend is chosen with RAG_MINILM_BACKEND (numpy, the default, or torch: the
+sentence-transformers path that imports PyTorch).
 
 `embed` embeds the same SciFact chunks (index texts of up to 200 tokens, the default chunk size)
 with both backends, round-robin --repeats times, each model loaded and warmed up first, and
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -57,17 +59,22 @@ def startup(args) -> None:
     if answers["numpy"] != answers["torch"]:
         print("WARNING: the backends gave different answers")
     walls: dict[str, list[float]] = {b: [] for b in BACKENDS}
-    print(f"{'run':>3}  {'backend':<7} {'wall s':>7}  load(1m)")
+    cpus: dict[str, list[float]] = {b: [] for b in BACKENDS}
+    print(f"{'run':>3}  {'backend':<7} {'wall s':>7} {'cpu s':>6}  load(1m)")
     for i in range(args.runs):
         for b in BACKENDS if i % 2 == 0 else BACKENDS[::-1]:
             load = os.getloadavg()[0]
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             subprocess.run(cmd, env=_env(home, b), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
             walls[b].append(time.perf_counter() - t0)
-            print(f"{i + 1:>3}  {b:<7} {walls[b][-1]:7.2f}  {load:.2f}", flush=True)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus[b].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)  # user + system
+            print(f"{i + 1:>3}  {b:<7} {walls[b][-1]:7.2f} {cpus[b][-1]:6.2f}  {load:.2f}", flush=True)
     med = {b: statistics.median(v) for b, v in walls.items()}
     for b in BACKENDS:
-        print(f"median {b:<6} {med[b]:6.2f} s  (min {min(walls[b]):.2f}, max {max(walls[b]):.2f}, n={args.runs})")
+        print(f"median {b:<6} {med[b]:6.2f} s wall (min {min(walls[b]):.2f}, max {max(walls[b]):.2f}), "
+              f"{statistics.median(cpus[b]):.2f} s CPU, n={args.runs}")
     print(f"torch / numpy: {med['torch'] / med['numpy']:.1f}x   goal <= 3 s: "
           f"{'met' if med['numpy'] <= 3.0 else 'not met'} ({med['numpy']:.2f} s)")
 

