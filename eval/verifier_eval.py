@@ -75,22 +75,28 @@ def score(labels: list[dict], verifier: EvidenceVerifier, titles: dict[str, str]
 
 
 def evaluate_verifier(labels: list[dict], settings, *, with_judge: bool = True, embedder=None, generator=None,
-                      root: Path | None = None) -> dict:
-    """Both configurations on the same pairs (the judge one only when `with_judge`)."""
+                      root: Path | None = None, judge=None) -> dict:
+    """Both configurations on the same pairs (the judge one only when `with_judge`). The judge is
+    `judge` (a rag.answer.judge.Judge) when given, else the generator's own."""
     from embeddings import get_embedder
 
     from eval import EVAL_DIR
+    from rag.answer.verify import ProbabilityJudge
 
     embedder = embedder or get_embedder(settings.embedding_model)
     titles = _titles(labels, root or EVAL_DIR.parent)
     out = {"pairs": len(labels), "configs": {"no judge": score(labels, EvidenceVerifier(embedder), titles)}}
     if with_judge:
-        if generator is None:
-            from rag.generate import make_generator
+        if judge is None:
+            if generator is None:
+                from rag.generate import make_generator
 
-            generator = make_generator(settings)
-        out["configs"]["LLM judge"] = score(labels, EvidenceVerifier(embedder, llm_judge(settings, generator)), titles)
-        out["judge_model"] = generator.model
+                generator = make_generator(settings)
+            verdicts = llm_judge(settings, generator)
+            out["judge_model"] = generator.model
+        else:
+            verdicts = ProbabilityJudge(judge)
+        out["configs"]["LLM judge"] = score(labels, EvidenceVerifier(embedder, verdicts), titles)
     return out
 
 

@@ -257,6 +257,7 @@ class Assistant:
             model=model, sentences=tuple(sentences), citations=tuple(citations), removed=tuple(removed),
             timings=timings, standalone_question=standalone, notice=notice, raw=raw,
             evidence=tuple(dict(_quote(e.candidate, hits, documents), p_answer=e.p_answer) for e in judged),
+            context=tuple({"source": documents[h.chunk.doc_id].source, "text": e.text} for h, e in zip(ev_hits, chosen)),
         )
         yield {"event": "answer", "answer": answer}
 

@@ -225,6 +225,7 @@ class Answer:
     notice: str | None = None  # e.g. why quote mode was used instead of the LLM
     raw: str | None = None  # the model's unverified text
     evidence: tuple[dict, ...] = ()  # candidate sentences the judge read, with p_answer (evidence-first flow)
+    context: tuple[dict, ...] = ()  # what the model was shown to write from: {source, text} (evidence-first flow)
 
     def to_dict(self) -> dict:
         return {
@@ -241,4 +242,5 @@ class Answer:
             "notice": self.notice,
             "raw": self.raw,
             "evidence": [dict(e) for e in self.evidence],
+            "context": [dict(c) for c in self.context],
         }

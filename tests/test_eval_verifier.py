@@ -9,7 +9,7 @@ import pytest
 from eval import VERIFIER_LABELS
 from eval.verifier_eval import evaluate_verifier, format_report, load_labels
 from rag.errors import RagError
-from rag.generate import ScriptedGenerator
+from rag.answer.judge import ScriptedJudge
 from rag.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -27,8 +27,8 @@ def _subset():
 
 def test_labels_file_is_valid():
     rows = load_labels(VERIFIER_LABELS)
-    assert len(rows) == 109 and len({r["id"] for r in rows}) == 109
-    assert {r["kind"] for r in rows if r["supported"]} == {"verbatim", "paraphrase", "partial"}
+    assert len(rows) == 133 and len({r["id"] for r in rows}) == 133
+    assert {r["kind"] for r in rows if r["supported"]} == {"verbatim", "paraphrase", "partial", "attribution", "right_role"}
 
 
 def test_bad_label_lines_are_reported(tmp_path):
@@ -41,10 +41,10 @@ def test_bad_label_lines_are_reported(tmp_path):
 
 def test_with_and_without_judge(real_embedder):
     labels = _subset()
-    judge = ScriptedGenerator(lambda messages: "no")  # a judge that never finds support
-    result = evaluate_verifier(labels, Settings(), embedder=real_embedder, generator=judge)
+    judge = ScriptedJudge(lambda prompt: 0.02)  # a judge that never finds support
+    result = evaluate_verifier(labels, Settings(), embedder=real_embedder, judge=judge)
     plain, judged = result["configs"]["no judge"], result["configs"]["LLM judge"]
-    assert plain["unsupported"]["n"] == len(labels) == 16 and plain["judged"] == 0
+    assert plain["unsupported"]["n"] == len(labels) == 24 and plain["judged"] == 0
     # unrelated passages and verbatim quotes are clear-cut for the verifier
     assert plain["per_kind"]["unrelated"]["accuracy"] == 1.0 and plain["per_kind"]["verbatim"]["accuracy"] == 1.0
     # the judge was consulted exactly for the borderline pairs, and only ever said no
