@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     # --- what shapes the vectors (part of the fingerprint) ---
     embedding_model: Literal["minilm", "minilm-int8"] = Field(
         "minilm",
-        description="Embedding model: 'minilm' (all-MiniLM-L6-v2, PyTorch; the faster one on a 2-core "
-        "CPU without VNNI) or 'minilm-int8' (the same model quantised to int8, ONNX Runtime).",
+        description="Embedding model: 'minilm' (all-MiniLM-L6-v2, run in NumPy; RAG_MINILM_BACKEND=torch runs it "
+        "with sentence-transformers, same vectors) or 'minilm-int8' (the same model quantised to int8, ONNX Runtime).",
     )
     chunk_tokens: int = Field(200, ge=32, le=256, description="Maximum chunk length in model tokens.")
     chunk_overlap_tokens: int = Field(
