@@ -99,6 +99,10 @@ class Assistant:
         to_rank = hits[: self.settings.llm_sources] if mode == "generate" else hits
         ranked = rank_sentences(query, to_rank, documents, self.embedder) if hits else []
         timings["retrieve"] = _ms(t)
+        if ranked:  # evidence first: the best-matching sentences, before any text is written
+            yield {"event": "evidence", "stage": "ranked",
+                   "quotes": [_quote(_Ranked(*r, text=" ".join(documents[hits[r[1]].chunk.doc_id].text[r[2]:r[3]].split())),
+                                     hits, documents) for r in ranked[: self.settings.evidence_sentences]]}
         model = None
         raw = None
         if mode == "generate" and hits:
@@ -233,7 +237,8 @@ class Assistant:
                 if misses_figure(query, [x.text for x in sentences]):
                     sentences, citations = [], []
             elif raw is not None:
-                verifier = EvidenceVerifier(self.embedder, ProbabilityJudge(judge) if judge else None)
+                verifier = EvidenceVerifier(self.embedder, (ProbabilityJudge(judge) if s.judge_scoring == "probability"
+                                                            else llm_judge(s, gen)) if judge else None)
                 sentences, removed, citations = verify_drafts(parse(raw, len(ev_hits)), ev_hits, documents, verifier,
                                                               s.unsupported, query, passages=ev_passages,
                                                               figure_rule=False)
@@ -299,6 +304,13 @@ class Assistant:
         if _FOLLOW_UP.search(question) or len(question.split()) <= 6:
             return f"{question} ({' '.join(last_user.split())})", None
         return None, None
+
+
+class _Ranked:
+    """A (score, hit, start, end) ranking row, shaped like a Candidate for `_quote`."""
+
+    def __init__(self, score, hit, start, end, text=""):
+        self.score, self.hit, self.start, self.end, self.text = score, hit, start, end, text
 
 
 DIFFER_NOTE = "The sources give different figures."

@@ -92,10 +92,16 @@ class Settings(BaseSettings):
     judge: bool = Field(True, description="Use the LLM's yes/no probability as a judge: which candidate sentences answer "
                         "the question, and whether a passage states a written sentence (unless near-verbatim).")
     answer_flow: Literal["evidence", "context"] = Field(
-        "evidence",
-        description="Generate mode's flow. 'evidence': the judge picks the sentences that answer, they are shown "
-        "at once, and the LLM writes the short answer from them only. 'context': the LLM reads the best sentences "
-        "of the top passages and writes a cited answer, which is then verified (the earlier flow).")
+        "context",
+        description="Generate mode's flow. 'context': the LLM reads the best sentences of the top passages and "
+        "writes a cited answer, which is then verified (the measured default). 'evidence': the judge's "
+        "yes-probability picks the sentences that answer, they are shown at once, and the LLM writes the short "
+        "answer from them only (measured on a sample only: README).")
+    judge_scoring: Literal["text", "probability"] = Field(
+        "text",
+        description="How the verifier's judge decides: 'text' parses the model's one-word yes/no (what the "
+        "eval baselines were measured with); 'probability' compares its yes-probability (next-token logits) "
+        "with a threshold set on eval/verifier_labels.jsonl.")
     judge_candidates: int = Field(
         5, ge=1, le=20,
         description="Candidate sentences (the best-ranked of all retrieved passages) the judge reads per question.")

@@ -42,8 +42,12 @@ def _judge_yes_if(*needles: str) -> ScriptedJudge:
     return ScriptedJudge(p)
 
 
+EVIDENCE = {"answer_flow": "evidence", "judge_scoring": "probability"}
+
+
 def _assistant(home, embedder, reply, judge):
-    return Assistant(Settings(home=home), generator=ScriptedGenerator(reply), embedder=embedder, judge=judge)
+    return Assistant(Settings(home=home, **EVIDENCE), generator=ScriptedGenerator(reply), embedder=embedder,
+                     judge=judge)
 
 
 def _check_offsets(answer):
@@ -128,7 +132,7 @@ def test_sources_that_state_different_figures_are_both_shown(tmp_path, real_embe
 
 
 def test_without_a_judge_the_best_ranked_sentences_are_read(home, real_embedder):
-    s = Settings(home=home, judge=False)
+    s = Settings(home=home, judge=False, **EVIDENCE)
     answer = Assistant(s, generator=ScriptedGenerator("The Protocol has 185 States Parties [1]."),
                        embedder=real_embedder).ask(QUESTION)
     assert not answer.refused and "185" in answer.answer and answer.evidence == ()

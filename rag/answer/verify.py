@@ -210,6 +210,35 @@ class EvidenceVerifier:
         return Support(ok, sup.score, sup.start, sup.end, () if ok else ("weak overlap with the passage",))
 
 
+JUDGE_PROMPT = """Passage:
+<<<
+{evidence}
+>>>
+Claim: {claim}
+Does the passage state the claim (same facts, figures and actors)? Answer yes or no."""
+
+
+class LLMJudge:
+    """The judge the context flow was measured with: the generator's one-word yes/no verdict,
+    parsed from its text; None when it cannot answer (RAG_JUDGE_SCORING=text)."""
+
+    def __init__(self, generator):
+        self.generator = generator
+
+    def supports(self, claim: str, evidence: str) -> bool | None:
+        from rag.errors import LLMUnavailable
+
+        msgs = [{"role": "user", "content": JUDGE_PROMPT.format(evidence=" ".join(evidence.split()), claim=claim)}]
+        try:
+            reply = self.generator.complete(msgs, max_tokens=4, temperature=0.0).strip().lower()
+        except LLMUnavailable:
+            return None
+        m = re.search(r"\b(yes|no|not|doesn't|does not)\b", reply)
+        if m is None:
+            return None
+        return m.group(1) == "yes"
+
+
 class ProbabilityJudge:
     """The verifier's judge: the model's probability that the passage states the claim (rag/answer/judge.py),
     against a threshold set on eval/verifier_labels.jsonl; None when the model cannot answer."""
@@ -230,8 +259,14 @@ class ProbabilityJudge:
         return None if p is None else p >= self.threshold
 
 
-def llm_judge(settings, generator) -> ProbabilityJudge | None:
-    """The verifier's judge for this generator, or None (no generator, or RAG_JUDGE=false)."""
+def llm_judge(settings, generator):
+    """The verifier's judge for this generator, or None (no generator, or RAG_JUDGE=false):
+    the model's yes-probability against a threshold (RAG_JUDGE_SCORING=probability), or its
+    parsed one-word verdict (text, the measured default)."""
+    if generator is None or not settings.judge:
+        return None
+    if settings.judge_scoring == "text":
+        return LLMJudge(generator)
     from rag.answer.judge import make_judge
 
     judge = make_judge(settings, generator)
