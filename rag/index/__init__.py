@@ -9,6 +9,8 @@ are re-exported here.
 
 from __future__ import annotations
 
+import threading
+
 from rag.index.base import Change, LoadedIndex, Store
 from rag.index.directory import (
     DirectoryStore,
@@ -24,10 +26,21 @@ __all__ = ["Change", "DirectoryStore", "Index", "LoadedIndex", "Store", "build_v
            "library_versions", "open_store", "write_version"]
 
 
-def open_store(settings: Settings) -> Store:
-    """The store the settings name: RAG_STORE_URL=postgresql://... or, unset, the directory store."""
-    if settings.store_url:
-        from rag.index.postgres import PostgresStore
+_stores: dict = {}
+_stores_lock = threading.Lock()
 
-        return PostgresStore(settings)
-    return DirectoryStore(settings)
+
+def open_store(settings: Settings) -> Store:
+    """The store the settings name: RAG_STORE_URL=postgresql://... or, unset, the directory store.
+
+    PostgreSQL stores are shared per settings, so their connections are reused across calls.
+    """
+    if not settings.store_url:
+        return DirectoryStore(settings)
+    from rag.index.postgres import PostgresStore
+
+    with _stores_lock:
+        store = _stores.get(settings)
+        if store is None:
+            store = _stores[settings] = PostgresStore(settings)
+        return store
