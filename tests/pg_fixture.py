@@ -30,6 +30,14 @@ def _as_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", RUN_AS, "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (the postmaster's parent may never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 def _chown(path: Path) -> None:
     if os.geteuid() == 0:
         shutil.chown(path, RUN_AS)
@@ -123,11 +131,7 @@ class PgCluster:
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
+        while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -135,5 +139,5 @@ class PgCluster:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
 
     def destroy(self) -> None:
-        self.stop()
+        self.kill9()  # the data goes too: no need to shut down cleanly
         shutil.rmtree(self.root, ignore_errors=True)
