@@ -86,9 +86,11 @@ class PgCluster:
                   "--no-instructions")
         return self
 
-    def start(self) -> "PgCluster":
+    def start(self, *settings: str) -> "PgCluster":
+        """Start on loopback; `settings` are extra `name=value` server settings (benchmarks)."""
         opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
                 "-c full_page_writes=off -c shared_buffers=128MB -c max_connections=50")
+        opts += "".join(f" -c {s}" for s in settings)
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w", "-t", "60", "start")
         return self
 

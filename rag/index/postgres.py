@@ -323,8 +323,9 @@ class PostgresStore:
                 if bulk:  # pgvector builds a graph far faster from a full table than row by row
                     conn.execute(f"DROP INDEX IF EXISTS {s}.chunks_hnsw")
                 self._copy_chunks(conn, v, change)
-                if bulk:
-                    conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                if bulk:  # the graph built in memory (pgvector slows down sharply once it spills)
+                    mb = len(change.chunks) * (4 * dim + 16 * self.settings.hnsw_m + 64) * 1.2 / 2**20
+                    conn.execute(f"SET LOCAL maintenance_work_mem = '{int(min(max(mb, 64), 4096))}MB'")
                     conn.execute(f"CREATE INDEX chunks_hnsw ON {s}.chunks USING hnsw (embedding vector_ip_ops) "
                                  f"WITH (m = {int(self.settings.hnsw_m)}, "
                                  f"ef_construction = {int(self.settings.hnsw_ef_construction)})")
