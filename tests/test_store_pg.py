@@ -77,7 +77,7 @@ def test_ingest_and_ask_on_postgres(db_url, corpus_copy, real_embedder):
     open_store(s).check(idx2.version)
 
     answer = Assistant(s, embedder=real_embedder).ask(QUESTION, mode="quote")
-    assert not answer.refused and "185" in answer.text
+    assert not answer.refused and "185" in answer.answer
     cited = {c.source for c in answer.citations}
     assert any(src.endswith("SG-SM-22926-secretary-general-remarks.txt") for src in cited)
     for c in answer.citations:  # every citation resolves to the exact span of its file
