@@ -125,12 +125,12 @@ class Settings(BaseSettings):
         description="Where the assembled GGUF model is kept (default: HOME/models).",
     )
     # --- shared store: PostgreSQL (rag/index/postgres.py) ---
-    store_url: str | None = Field(
+    store_url: SecretStr | None = Field(
         None,
         description="PostgreSQL URL (postgresql://user:pass@host:5432/db) of a shared index: pgvector HNSW and "
         "full-text search. Unset: the index is a directory in HOME (the embedded default).",
     )
-    store_read_url: str | None = Field(
+    store_read_url: SecretStr | None = Field(
         None,
         description="Optional URL of a read replica (a streaming standby): searches and answers read there, "
         "ingest writes to store_url.",

@@ -62,6 +62,11 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
+def _plain(value) -> str | None:
+    """A URL setting's text (it is a secret: it may hold a password)."""
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+
+
 def _psycopg():
     try:
         import psycopg
@@ -84,8 +89,8 @@ class PostgresStore:
         if not settings.store_url:
             raise RagError("PostgresStore needs RAG_STORE_URL=postgresql://...")
         self.settings = settings
-        self.url = settings.store_url
-        self.read_url = settings.store_read_url or settings.store_url
+        self.url = _plain(settings.store_url)
+        self.read_url = _plain(settings.store_read_url) or self.url
         self.schema = settings.store_schema
         self.location = redact(self.url) + (f" (schema {self.schema})" if self.schema != "rag" else "")
         self._local = threading.local()
@@ -102,7 +107,7 @@ class PostgresStore:
                                    application_name="rag")
         except psycopg.OperationalError as e:
             reason = " ".join(str(e).split()) or type(e).__name__
-            which = "RAG_STORE_READ_URL" if url == self.settings.store_read_url and url != self.url else "RAG_STORE_URL"
+            which = "RAG_STORE_READ_URL" if url == self.read_url and url != self.url else "RAG_STORE_URL"
             raise StoreUnavailable(
                 f"Cannot reach the index database at {redact(url)} ({reason}). Start PostgreSQL there "
                 f"or correct {which}, then run the command again.") from None
