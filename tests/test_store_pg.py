@@ -175,6 +175,9 @@ def test_kill9_during_ingest_leaves_previous_version_whole(db_url, corpus_copy, 
         # mid-transaction: readers still see the previous version, whole
         store = open_store(s)
         assert store.current() == first.version
+        # nothing the dead writer wrote is visible to anyone: not its rows, not its removal marks
+        assert store.fetch("SELECT count(*) FROM rag.chunks WHERE added_in > 1 OR removed_in IS NOT NULL")[0][0] == 0
+        assert store.fetch("SELECT count(*) FROM rag.documents WHERE added_in > 1")[0][0] == 0
         with pytest.raises(IndexBusy):  # and a second writer is refused
             with store.writer_lock(wait=0):
                 pass
