@@ -250,3 +250,34 @@ def test_standby_serves_reads_and_outlives_the_primary(corpus_copy, hash_embedde
             standby.destroy()
         primary.destroy()
         shutil.rmtree(primary.root, ignore_errors=True)
+
+
+def test_hnsw_search_with_filters_matches_exact(db_url, corpus_copy, hash_embedder):
+    """Above approx_threshold the store searches pgvector's HNSW graph; filters still return k rows."""
+    from rag.types import SearchFilter
+
+    exact = Settings(store_url=db_url)
+    ingest([corpus_copy], exact, embedder=hash_embedder, progress=False)
+    graph = Settings(store_url=db_url, approx_threshold=10, hnsw_ef_search=8)
+    store = open_store(graph)
+    # a corpus this small is cheaper to scan than to search by graph: make the planner take the graph,
+    # as it does by itself on a large table
+    store.fetch("SELECT 1")
+    store._reader().execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
+    store._reader().execute("DROP INDEX rag.chunks_doc; DROP INDEX rag.chunks_live")  # this database only
+    plan = "\n".join(r[0] for r in store.fetch(
+        "EXPLAIN SELECT rid FROM rag.chunks WHERE doc_id = 'x' "
+        "ORDER BY embedding <#> (SELECT embedding FROM rag.chunks LIMIT 1) LIMIT 5"))
+    assert "chunks_hnsw" in plan, plan
+    q = hash_embedder.embed_query(QUESTION)
+    e_ids, _ = Index.load(exact).dense(q, 5)
+    g_index = store.load()
+    g_ids, g_scores = g_index.dense(q, 5)
+    assert list(g_ids)[:3] == list(e_ids)[:3] and list(g_scores) == sorted(g_scores, reverse=True)
+    # efSearch 8 visits 8 candidates; 2 of the 57 chunks pass this filter, yet both come back
+    flt = SearchFilter(documents=("cross-regional",))
+    mask = g_index.allowed_mask(flt)
+    ids, _ = g_index.dense(q, 8, mask)
+    assert len(ids) == 2  # the graph scan went on past the other documents' rows
+    assert {g_index.chunks[int(i)].source.rsplit("/", 1)[-1] for i in ids} == {
+        "cross-regional-statement-technology-trafficking.txt"}

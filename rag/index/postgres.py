@@ -95,6 +95,7 @@ class PostgresStore:
         self.location = redact(self.url) + (f" (schema {self.schema})" if self.schema != "rag" else "")
         self._local = threading.local()
         self._writer = None  # the connection holding the writer lock, during an ingest
+        self._iterative: bool | None = None  # pgvector >= 0.8 on the read server: iterative index scans
 
     # --- connections ---
     def connect(self, url: str | None = None, *, autocommit: bool = True):
@@ -144,6 +145,14 @@ class PostgresStore:
                         f"Lost the index database at {redact(self.read_url)} ({' '.join(str(e).split())}). "
                         "Check that PostgreSQL runs there, then try again.") from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def iterative_scans(self) -> bool:
+        """Whether the read server's pgvector (>= 0.8) can continue an HNSW scan past filtered rows."""
+        if self._iterative is None:
+            rows = self.fetch("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            parts = tuple(int(x) for x in re.findall(r"\d+", rows[0][0])[:2]) if rows else (0, 0)
+            self._iterative = parts >= (0, 8)
+        return self._iterative
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -516,7 +525,9 @@ class PgIndex:
             setup = ["SET LOCAL enable_indexscan = off"]
         else:  # iterative scans keep going until k rows pass the version and document filters
             ef = min(max(self.store.settings.hnsw_ef_search, int(k)), 1000)
-            setup = [f"SET LOCAL hnsw.ef_search = {ef}", "SET LOCAL hnsw.iterative_scan = strict_order"]
+            setup = [f"SET LOCAL hnsw.ef_search = {ef}"]
+            if self.store.iterative_scans():
+                setup.append("SET LOCAL hnsw.iterative_scan = strict_order")
         rows = self.store.fetch(f"SELECT rid, -(embedding <#> %(q)s::vector) FROM {self.store._t('chunks')} "
                                 f"WHERE {where} ORDER BY embedding <#> %(q)s::vector LIMIT %(k)s", params, setup=setup)
         return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.float32))
