@@ -217,7 +217,8 @@ def main() -> None:
                 procs.append(start_server(home, args.mode, port, log, store_env, ingest=i == 0))
             import httpx
 
-            httpx.post(url + "/ask", json={"question": qs[0], "mode": args.mode}, timeout=600, trust_env=False)
+            for u in urls:  # every worker loads its models before the clock starts
+                httpx.post(u + "/ask", json={"question": qs[0], "mode": args.mode}, timeout=600, trust_env=False)
             for n in counts:
                 stop = threading.Event()
                 stats = {"clients": n, "uploads": 0, "removals": 0, "errors": []}
@@ -243,6 +244,11 @@ def main() -> None:
                     proc.wait(20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+            C.RESULTS.mkdir(parents=True, exist_ok=True)
+            for i, port in enumerate(ports):  # the servers' logs outlive the temporary home
+                log_file = home / f"server-{port}.log"
+                if log_file.exists():
+                    (C.RESULTS / f"load_server-{args.store}-worker{i}.log").write_text(log_file.read_text())
             if cluster is not None:
                 cluster.destroy()
             if args.mode == "generate":  # the embedded LLM outlives the server by design: stop it too
