@@ -9,6 +9,10 @@ store's `commit` is timed on the same data into a fresh folder. Then every train
 qrels is searched on both stores with `HybridRetriever` in three modes (bm25, dense, hybrid RRF),
 each query embedded once and shared.
 
+--lexical-only skips the embedding of the corpus: the chunks are made by the project's chunker,
+the vectors are random (unused), and only the bm25 mode is compared, which is where the two
+stores differ (dense search is exact on both below 100,000 chunks).
+
 How to read it: document-level nDCG@10 and Recall@100 (BEIR conventions) per store and mode;
 "ingest" is chunks written per second by the store's commit, embedding excluded (both receive
 the same vectors). Below 100,000 chunks both stores search exactly, so dense results should
@@ -62,16 +66,34 @@ def change_from(index):
                   all_documents=dict(index.documents))
 
 
-def evaluate(label: str, settings, index, embedder, queries, qrels, k_chunks: int, log) -> dict:
+def lexical_change():
+    """SciFact chunked as ingest does, with random unit vectors: enough for the lexical side."""
+    from embeddings.base import count_tokens
+    from rag.chunk import chunk_document, index_text
+    from rag.index import Change
+    from rag.settings import Settings
+
+    s = Settings()
+    docs = C.scifact_documents()
+    by_id = {d.id: d for d in docs}
+    chunks = [c for d in docs for c in chunk_document(d, count_tokens, s.chunk_tokens, s.chunk_overlap_tokens)]
+    vecs = np.random.default_rng(0).standard_normal((len(chunks), 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return Change(model="random-unused", keep=set(), documents=docs, chunks=chunks, vectors=vecs,
+                  texts=[index_text(c, by_id[c.doc_id]) for c in chunks], files={}, all_documents=by_id)
+
+
+def evaluate(label: str, settings, index, embedder, queries, qrels, k_chunks: int, log, modes=MODES) -> dict:
     from rag.retrieve import HybridRetriever
 
     out = {}
-    for name, mode in MODES:
+    for name, mode in modes:
         retriever = HybridRetriever(settings, index=index, embedder=embedder, mode=mode)
         t0 = time.perf_counter()
         lat, nd, rc = [], [], []
         for qid, text in queries.items():
-            embedder.embed_query(text)  # embedded outside the timing (shared by both stores)
+            if mode != "bm25":
+                embedder.embed_query(text)  # embedded outside the timing (shared by both stores)
             q0 = time.perf_counter()
             hits = retriever.search(text, k_chunks)
             lat.append(time.perf_counter() - q0)
@@ -91,6 +113,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, default=None, help="only the first N train queries (quick run)")
     ap.add_argument("--k-chunks", type=int, default=300, help="chunks retrieved per query (default 300)")
+    ap.add_argument("--lexical-only", action="store_true", help="no corpus embedding: compare the bm25 mode only")
     args = ap.parse_args()
     log = lambda m: print(m, flush=True)  # noqa: E731
     from embeddings import get_embedder
@@ -98,10 +121,19 @@ def main() -> None:
     from rag.index import DirectoryStore, Index, open_store
 
     info = C.machine()
-    C.ensure_scifact_index("minilm", log=log)
-    dir_settings = C.scifact_settings("minilm")
-    dir_index = Index.load(dir_settings)
-    change = change_from(dir_index)
+    modes = [m for m in MODES if m[0] == "bm25"] if args.lexical_only else MODES
+    tmp_home = tempfile.TemporaryDirectory(prefix="rag-storeq-dir-")
+    if args.lexical_only:
+        change = lexical_change()
+        dir_settings = C.scifact_settings("minilm").model_copy(update={"home": Path(tmp_home.name)})
+        with DirectoryStore(dir_settings).writer_lock():
+            DirectoryStore(dir_settings).commit(change, None, dir_settings)
+        dir_index = Index.load(dir_settings)
+    else:
+        C.ensure_scifact_index("minilm", log=log)
+        dir_settings = C.scifact_settings("minilm")
+        dir_index = Index.load(dir_settings)
+        change = change_from(dir_index)
     n = len(change.chunks)
     log(f"SciFact: {len(change.documents)} documents, {n} chunks")
 
@@ -132,18 +164,19 @@ def main() -> None:
             queries = dict(list(queries.items())[: args.limit])
         embedder = Memo(get_embedder("minilm"))
         results = {"directory": evaluate("directory", dir_settings, dir_index, embedder, queries, qrels,
-                                         args.k_chunks, log),
+                                         args.k_chunks, log, modes),
                    "postgresql": evaluate("postgresql", pg_settings, pg_index, embedder, queries, qrels,
-                                          args.k_chunks, log)}
+                                          args.k_chunks, log, modes)}
     finally:
         cluster.destroy()
+        tmp_home.cleanup()
     print(f"\nSciFact train, {len(queries)} queries, {n} chunks, exact search on both stores")
     print(C.table(["mode", "dir nDCG@10", "pg nDCG@10", "dir R@100", "pg R@100", "dir p50 ms", "pg p50 ms"],
                   [[m, results["directory"][m]["ndcg@10"], results["postgresql"][m]["ndcg@10"],
                     results["directory"][m]["recall@100"], results["postgresql"][m]["recall@100"],
                     results["directory"][m]["search_p50_ms"], results["postgresql"][m]["search_p50_ms"]]
-                   for m, _ in MODES]))
-    path = C.write_results("store_quality", {"machine": info, "args": vars(args), "chunks": n,
+                   for m, _ in modes]))
+    path = C.write_results("store_quality-lexical" if args.lexical_only else "store_quality", {"machine": info, "args": vars(args), "chunks": n,
                                              "queries": len(queries), "ingest": rates, "results": results})
     print(f"results: {path}")
 
