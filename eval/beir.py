@@ -83,7 +83,8 @@ def ensure_index(path: Path, docs: list, settings, embedder, log: Callable[[str]
     from rag.store import IndexDir
 
     home = Path(settings.home) / "eval" / "beir" / f"{path.name}-{_file_hash(path / 'corpus.jsonl')}-{settings.index_fingerprint()}"
-    bench = settings.model_copy(update={"home": home})
+    # always a directory index of its own: a benchmark must never replace a shared (RAG_STORE_URL) index
+    bench = settings.model_copy(update={"home": home, "store_url": None, "store_read_url": None})
     if IndexDir(bench.index_dir).current() is None:
         log(f"indexing {len(docs)} documents of {path.name} into {home} (once) ...")
         t0 = time.perf_counter()

@@ -20,11 +20,10 @@ from embeddings import Embedder, get_embedder
 from embeddings.base import count_tokens
 from rag.chunk import chunk_document, index_text
 from rag.errors import IndexCorrupt, LoadError
-from rag.index import Index, write_version
+from rag.index import Change, LoadedIndex, open_store
 from rag.load import SUPPORTED, file_sha256, load_file
 from rag.settings import Settings
-from rag.store import IndexDir
-from rag.types import Chunk, Document
+from rag.types import Document
 
 
 @dataclass
@@ -113,7 +112,7 @@ def _under(source: str, roots: list[str]) -> bool:
     return any(source == r or source.startswith(r.rstrip("/") + "/") for r in roots)
 
 
-def _rebuild_reason(old: Index, settings: Settings) -> str | None:
+def _rebuild_reason(old: LoadedIndex, settings: Settings) -> str | None:
     if old.manifest.get("fingerprint") == settings.index_fingerprint():
         return None
     before = old.manifest.get("settings", {})
@@ -136,20 +135,20 @@ def ingest(
     show = sys.stderr.isatty() if progress is None else progress
     log = log or (lambda msg: print(msg, file=sys.stderr))
     report = IngestReport()
-    idir = IndexDir(settings.index_dir)
-    with idir.writer_lock(wait=30):
-        old: Index | None = None
+    store = open_store(settings)
+    with store.writer_lock(wait=30):
+        old: LoadedIndex | None = None
         if not rebuild:
             try:
-                old = Index.load(settings) if idir.current() else None
+                old = store.load(check_settings=False) if store.current() else None
             except IndexCorrupt as e:
-                raise IndexCorrupt(str(settings.index_dir), f"{e}; run with --rebuild to start over") from None
+                raise IndexCorrupt(store.location, f"{e}; run with --rebuild to start over") from None
         if old is not None:
             reason = _rebuild_reason(old, settings)
             if reason:
                 report.rebuild_reason = reason
                 log(reason)
-        elif rebuild and idir.current():
+        elif rebuild and store.current():
             report.rebuild_reason = "rebuild requested"
 
         old_files: dict = old.manifest.get("files", {}) if old else {}
@@ -223,19 +222,12 @@ def ingest(
                     file_meta[source] = info
 
         if not report.changed:
-            report.version = old.path.name if old else None
+            report.version = old.version if old else None
             report.seconds = time.perf_counter() - t0
             return report
 
         embedder = embedder or get_embedder(settings.embedding_model)
-        kept_chunks: list[Chunk] = []
-        kept_rows: list[int] = []
-        if reuse:
-            for row, c in enumerate(old.chunks):
-                if c.doc_id in keep_docs:
-                    kept_chunks.append(c)
-                    kept_rows.append(row)
-        new_chunks: list[Chunk] = []
+        new_chunks = []
         for doc in new_docs:
             chunks = chunk_document(doc, count_tokens, settings.chunk_tokens, settings.chunk_overlap_tokens)
             new_chunks.extend(chunks)
@@ -243,17 +235,10 @@ def ingest(
         all_docs = {**keep_docs, **{d.id: d for d in new_docs}}
         new_texts = [index_text(c, all_docs[c.doc_id]) for c in new_chunks]
         new_vecs = _embed(embedder, new_texts, settings, show)
-        if kept_rows:
-            old_vecs = old.vectors.reconstruct_batch(np.array(kept_rows, dtype=np.int64))
-            vectors = np.vstack([old_vecs, new_vecs]) if len(new_vecs) else old_vecs
-        else:
-            vectors = new_vecs
-        chunks = kept_chunks + new_chunks
-        texts = [index_text(c, all_docs[c.doc_id]) for c in kept_chunks] + new_texts
-        version = write_version(
-            idir, settings, embedder.name, list(all_docs.values()), chunks, vectors, texts, file_meta
-        )
-        report.version = version.name
+        change = Change(model=embedder.name, keep=set(keep_docs) if reuse else set(), documents=new_docs,
+                        chunks=new_chunks, vectors=new_vecs, texts=new_texts, files=file_meta,
+                        all_documents=all_docs)
+        report.version = store.commit(change, old if reuse else None, settings)
         report.chunks_embedded = len(new_chunks)
         report.seconds = time.perf_counter() - t0
         return report
@@ -275,10 +260,11 @@ def _embed(embedder: Embedder, texts: list[str], settings: Settings, show: bool)
 
 
 def index_documents(docs: list[Document], settings: Settings, *, embedder: Embedder | None = None,
-                    progress: bool = False) -> Path:
+                    progress: bool = False) -> Path | str:
     """Build a fresh index version from documents already in memory (benchmarks, tests).
 
-    Same chunking, embedding and writing as `ingest`, without the file bookkeeping.
+    Same chunking, embedding and writing as `ingest`, without the file bookkeeping. Returns the
+    version directory (directory store) or the version name (PostgreSQL store).
     """
     embedder = embedder or get_embedder(settings.embedding_model)
     by_id = {d.id: d for d in docs}
@@ -286,9 +272,11 @@ def index_documents(docs: list[Document], settings: Settings, *, embedder: Embed
                                                       settings.chunk_overlap_tokens)]
     texts = [index_text(c, by_id[c.doc_id]) for c in chunks]
     vectors = _embed(embedder, texts, settings, progress)
-    idir = IndexDir(settings.index_dir)
-    with idir.writer_lock(wait=30):
-        return write_version(idir, settings, embedder.name, docs, chunks, vectors, texts, {})
+    store = open_store(settings)
+    with store.writer_lock(wait=30):
+        name = store.commit(Change(model=embedder.name, keep=set(), documents=list(docs), chunks=chunks,
+                                   vectors=vectors, texts=texts, files={}, all_documents=by_id), None, settings)
+    return settings.index_dir / name if store.kind == "directory" else name
 
 
 def remove_documents(sources: list[str], settings: Settings) -> list[str]:
@@ -299,23 +287,20 @@ def remove_documents(sources: list[str], settings: Settings) -> list[str]:
     """
     from rag.errors import ConfigError
 
-    idir = IndexDir(settings.index_dir)
-    with idir.writer_lock(wait=30):
-        old = Index.load(settings)
+    store = open_store(settings)
+    with store.writer_lock(wait=30):
+        old = store.load(check_settings=False)
         files = dict(old.manifest.get("files", {}))
         by_name = {d.source: d.id for d in old.documents.values()} | {d.id: d.id for d in old.documents.values()}
         unknown = [s for s in sources if os.path.normpath(s) not in by_name and s not in by_name]
         if unknown:
             raise ConfigError(f"Not in the index: {', '.join(unknown)}. See the indexed sources with: rag status")
         drop = {by_name.get(os.path.normpath(s), by_name.get(s)) for s in sources}
-        rows = [i for i, c in enumerate(old.chunks) if c.doc_id not in drop]
-        chunks = [old.chunks[i] for i in rows]
-        docs = [d for d in old.documents.values() if d.id not in drop]
-        vectors = (old.vectors.reconstruct_batch(np.array(rows, dtype=np.int64)) if rows
-                   else np.zeros((0, old.manifest["dimension"]), dtype=np.float32))
-        keep = {d.id: d for d in docs}
-        texts = [index_text(c, keep[c.doc_id]) for c in chunks]
+        keep = {d.id: d for d in old.documents.values() if d.id not in drop}
         removed = [d.source for d in old.documents.values() if d.id in drop]
         files = {src: info for src, info in files.items() if info.get("doc_id", info.get("sha256")) not in drop}
-        write_version(idir, settings, old.manifest["model"], docs, chunks, vectors, texts, files)
+        dim = old.manifest["dimension"]
+        store.commit(Change(model=old.manifest["model"], keep=set(keep), documents=[], chunks=[],
+                            vectors=np.zeros((0, dim), dtype=np.float32), texts=[], files=files,
+                            all_documents=keep), old, settings)
         return removed

@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from embeddings import Embedder, get_embedder
-from rag.index import Index
+from rag.index import Index, LoadedIndex
 from rag.settings import Settings
 from rag.types import Hit, SearchFilter
 
@@ -68,7 +68,7 @@ def near_duplicate(a: set, b: set, threshold: float) -> bool:
 class HybridRetriever:
     """Search one index version; `mode` selects hybrid or a single retriever (for benchmarks)."""
 
-    def __init__(self, settings: Settings, index: Index | None = None, embedder: Embedder | None = None,
+    def __init__(self, settings: Settings, index: LoadedIndex | None = None, embedder: Embedder | None = None,
                  mode: Mode = "hybrid"):
         self.settings = settings
         self._index = index
@@ -76,7 +76,8 @@ class HybridRetriever:
         self.mode = mode
 
     @property
-    def index(self) -> Index:
+    def index(self) -> LoadedIndex:
+        """The live version of the configured store (directory or PostgreSQL), loaded on first use."""
         if self._index is None:
             self._index = Index.load(self.settings)
         return self._index
@@ -113,8 +114,14 @@ class HybridRetriever:
         index = self.index
         kept: list[Hit] = []
         kept_sh: list[set] = []
-        for i in order:
-            chunk = index.chunks[i]
+        chunks: dict = {}
+        batch = max(2 * k, 16)  # fetched together: one round trip for a PostgreSQL store
+        for pos, i in enumerate(order):
+            if i not in chunks:
+                chunks |= index.chunk_map(order[pos : pos + batch])
+            chunk = chunks.get(i)
+            if chunk is None:  # collected since this version was loaded (keep_versions=1)
+                continue
             sh = _shingles(chunk.text)
             if any(near_duplicate(sh, other, self.settings.dedupe_threshold) for other in kept_sh):
                 continue

@@ -145,6 +145,23 @@ class Settings(BaseSettings):
         alias="RAG_MODELS_DIR",
         description="Where the assembled GGUF model is kept (default: HOME/models).",
     )
+    # --- shared store: PostgreSQL (rag/index/postgres.py) ---
+    store_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL (postgresql://user:pass@host:5432/db) of a shared index: pgvector HNSW and "
+        "full-text search. Unset: the index is a directory in HOME (the embedded default).",
+    )
+    store_read_url: SecretStr | None = Field(
+        None,
+        description="Optional URL of a read replica (a streaming standby): searches and answers read there, "
+        "ingest writes to store_url.",
+    )
+    store_schema: str = Field(
+        "rag", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema holding the index tables (one index per schema).",
+    )
+    store_connect_timeout: float = Field(
+        5.0, gt=0, description="Seconds to wait for the PostgreSQL server before reporting it unreachable.")
 
     def index_fingerprint(self) -> str:
         """Hash of every setting that changes the stored chunks or vectors."""

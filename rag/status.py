@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from rag.index import Index
+from rag.index import open_store
 from rag.settings import Settings
-from rag.store import IndexDir, read_manifest, verify as verify_files
 
 
 def index_status(settings: Settings, verify: bool = False) -> dict:
-    version = IndexDir(settings.index_dir).require_current()
-    manifest = read_manifest(version)
-    verify_files(version, manifest, full=verify)
-    index = Index.load_version(version)
+    store = open_store(settings)
+    version = store.require_current()
+    manifest = store.manifest(version)
+    store.check(version, full=verify)
+    index = store.load(version, check_settings=False)
     per_doc: dict[str, int] = {}
     for c in index.chunks:
         per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
@@ -19,7 +19,8 @@ def index_status(settings: Settings, verify: bool = False) -> dict:
     for d in sorted(index.documents.values(), key=lambda d: d.source):
         files.append({**d.meta(), "chunks": per_doc.get(d.id, 0), "paragraphs": len(d.paragraphs)})
     return {
-        "path": str(version),
+        "path": str(settings.index_dir / version) if store.kind == "directory" else store.location,
+        "store": store.kind,
         "version": manifest["version"],
         "built_at": manifest["built_at"],
         "documents": manifest["counts"]["documents"],

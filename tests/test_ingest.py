@@ -153,8 +153,8 @@ ingest([{docs!r}], Settings(), embedder=Slow(), progress=False)
 """
 
 
-@pytest.mark.parametrize("module,func", [("ingest", "_embed"), ("index", "build_vector_index"),
-                                         ("index", "checksums")])
+@pytest.mark.parametrize("module,func", [("ingest", "_embed"), ("index.directory", "build_vector_index"),
+                                         ("index.directory", "checksums")])
 def test_kill_9_mid_ingest_leaves_previous_index_loadable(corpus_copy, tmp_path, hash_embedder, module, func):
     s = Settings()
     ingest([corpus_copy], s, embedder=hash_embedder, progress=False)

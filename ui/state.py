@@ -19,7 +19,7 @@ from rag.errors import LLMUnavailable, RagError
 from rag.ingest import IngestReport, ingest
 from rag.pipeline import Assistant
 from rag.settings import Settings, get_settings
-from rag.store import IndexDir, read_manifest
+from rag.index import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,10 +68,11 @@ def corpus_roots(s: Settings) -> list[Path]:
 
 def index_state(s: Settings) -> tuple[str, dict | None]:
     """("missing" | "empty" | "stale" | "ok", manifest). Cheap: reads the manifest only."""
-    version = IndexDir(s.index_dir).current()
+    store = open_store(s)
+    version = store.current()
     if version is None:
         return "missing", None
-    manifest = read_manifest(version)
+    manifest = store.manifest(version)
     if not manifest.get("counts", {}).get("documents"):
         return "empty", manifest
     if manifest.get("fingerprint") != s.index_fingerprint():
@@ -80,8 +81,7 @@ def index_state(s: Settings) -> tuple[str, dict | None]:
 
 
 def index_version(s: Settings) -> str:
-    v = IndexDir(s.index_dir).current()
-    return v.name if v else "none"
+    return open_store(s).current() or "none"
 
 
 # --- cached heavy parts ------------------------------------------------------------------------

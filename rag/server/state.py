@@ -4,7 +4,8 @@ A request takes the current `Snapshot` once and uses only it, so it sees one com
 version from start to end. When the CURRENT pointer names a new version (an upload through this
 server, or `rag ingest` in another process), the next request loads it while the old snapshot
 keeps serving; the pointer is only switched after a version is complete on disk (rag/store.py).
-Writes are serialised by a lock here and by `IndexDir.writer_lock` across processes.
+Writes are serialised by a lock here and by the store's writer lock across processes. With a
+PostgreSQL store (RAG_STORE_URL) every worker on the database sees a new version the same way.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from pathlib import Path
 
 from embeddings import Embedder, get_embedder
 from rag.errors import IndexCorrupt, RagError
-from rag.index import Index
+from rag.index import LoadedIndex, open_store
 from rag.pipeline import Assistant
 from rag.retrieve import HybridRetriever
 from rag.settings import Settings
-from rag.store import IndexDir, read_manifest, verify
 
 _LOAD_ATTEMPTS = 3  # a version can be collected between reading CURRENT and loading it
 
@@ -30,7 +30,7 @@ class Snapshot:
     """One loaded index version and the assistant answering from it."""
 
     version: str
-    index: Index
+    index: LoadedIndex
     assistant: Assistant
 
 
@@ -39,14 +39,13 @@ class ServerState:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None, generator=None):
         self.settings = settings
-        self.index_dir = IndexDir(settings.index_dir)
+        self.store = open_store(settings)
         self._embedder = embedder
         self._generator = generator
         self._snapshot: Snapshot | None = None
         self._load_lock = threading.Lock()
         self._parts_lock = threading.Lock()
         self.write_lock = threading.Lock()  # one upload or removal at a time in this process
-        self._verified: tuple | None = None  # (version, file stats) last found intact
 
     # --- lazily built, shared parts ---
     @property
@@ -73,26 +72,26 @@ class ServerState:
         pointer names a version that cannot be loaded: the operator must see the damage).
         """
         for attempt in range(_LOAD_ATTEMPTS):
-            version = self.index_dir.require_current()
+            version = self.store.require_current()
             snap = self._snapshot
-            if snap is not None and snap.version == version.name:
+            if snap is not None and snap.version == version:
                 return snap
             with self._load_lock:
                 snap = self._snapshot
-                if snap is not None and snap.version == version.name:
+                if snap is not None and snap.version == version:
                     return snap
                 try:
-                    index = Index.load_version(version)
+                    index = self.store.load(version)
                 except (IndexCorrupt, FileNotFoundError):
-                    if attempt + 1 < _LOAD_ATTEMPTS and self.index_dir.require_current() != version:
+                    if attempt + 1 < _LOAD_ATTEMPTS and self.store.require_current() != version:
                         continue  # replaced and collected while we loaded: take the newer one
                     raise
-                snap = self._make_snapshot(version.name, index)
+                snap = self._make_snapshot(version, index)
                 self._snapshot = snap
                 return snap
-        raise IndexCorrupt(str(self.index_dir.pointer), "the index changed too often to load")
+        raise IndexCorrupt(self.store.location, "the index changed too often to load")
 
-    def _make_snapshot(self, name: str, index: Index) -> Snapshot:
+    def _make_snapshot(self, name: str, index: LoadedIndex) -> Snapshot:
         retriever = HybridRetriever(self.settings, index=index, embedder=self.embedder)
         state = self
 
@@ -111,12 +110,7 @@ class ServerState:
         when a file's size or modification time changed since the last check.
         """
         try:
-            version = self.index_dir.require_current()
-            manifest = read_manifest(version)
-            stats = _stats(version)
-            if self._verified != (version.name, stats):
-                verify(version, manifest)
-                self._verified = (version.name, stats)
+            self.store.check(self.store.require_current())
             snap = self.snapshot()
         except RagError as e:
             return {"status": "error", "index": "missing" if "No index" in str(e) else "corrupt",
@@ -130,8 +124,8 @@ class ServerState:
         roots: list[str] = []
         version = None
         try:
-            version = self.index_dir.current()
-            files = read_manifest(version).get("files", {}) if version else {}
+            version = self.store.current()
+            files = self.store.manifest(version).get("files", {}) if version else {}
         except RagError:
             files = {}
         for info in files.values():
@@ -143,11 +137,6 @@ class ServerState:
             if self.settings.uploads_dir.is_dir():
                 roots.append(_display(self.settings.uploads_dir))
         return "rag ingest --rebuild " + " ".join(roots)
-
-
-def _stats(version: Path) -> tuple:
-    return tuple(sorted((str(p.relative_to(version)), p.stat().st_size, p.stat().st_mtime_ns)
-                        for p in version.rglob("*") if p.is_file()))
 
 
 def _display(folder: Path) -> str:

@@ -1,21 +1,25 @@
-"""A loaded index version (documents, chunks, FAISS vectors, BM25) and the writer of new ones.
+"""The directory store (the embedded default): FAISS vectors, bm25s and JSONL in versioned folders.
 
-Exact inner-product search (IndexFlatIP) below `settings.approx_threshold` chunks; above it an
+`Index` is one loaded version (documents, chunks, FAISS vectors, BM25); `DirectoryStore` is the
+`Store` (rag/index/base.py) over HOME/index/ (layout in rag/store.py). Exact inner-product search (IndexFlatIP) below `settings.approx_threshold` chunks; above it an
 HNSW graph, chosen automatically. Vectors are unit length, so inner product is cosine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from rag import __version__
 from rag.errors import IndexCorrupt
+from rag.index.base import Change
 from rag.lexical import BM25Index
 from rag.settings import Settings
 from rag.store import FORMAT, IndexDir, checksums, read_manifest, verify, write_atomic
@@ -75,8 +79,17 @@ class Index:
     vectors: object  # faiss index
     bm25: BM25Index
 
+    @property
+    def version(self) -> str:
+        return self.path.name
+
     @classmethod
-    def load(cls, settings: Settings, verify_all: bool = False) -> "Index":
+    def load(cls, settings: Settings, verify_all: bool = False):
+        """The live version of the configured store (a PostgreSQL one when RAG_STORE_URL is set)."""
+        if settings.store_url:
+            from rag.index import open_store
+
+            return open_store(settings).load(verify_all=verify_all)
         version = IndexDir(settings.index_dir).require_current()
         return cls.load_version(version, verify_all=verify_all)
 
@@ -142,6 +155,9 @@ class Index:
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
+    def chunk_map(self, rows: Sequence[int]) -> dict[int, Chunk]:
+        return {int(i): self.chunks[int(i)] for i in rows}
+
     def lexical(self, query: str, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (ids, BM25 scores) with a positive score, within `mask`."""
         s = self.bm25.scores(query, mask)[: len(self.chunks)]
@@ -197,3 +213,68 @@ def write_version(
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     index_dir.collect_garbage(settings.keep_versions)
     return index_dir.require_current()
+
+
+class DirectoryStore:
+    """The `Store` over HOME/index/: immutable version folders and an atomically switched pointer."""
+
+    kind = "directory"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.dir = IndexDir(settings.index_dir)
+        self.location = str(settings.index_dir)
+        self._verified: tuple | None = None  # (version, file stats) last found intact
+
+    def current(self) -> str | None:
+        path = self.dir.current()
+        return path.name if path else None
+
+    def require_current(self) -> str:
+        return self.dir.require_current().name
+
+    def manifest(self, version: str | None = None) -> dict:
+        return read_manifest(self.dir.root / version if version else self.dir.require_current())
+
+    def load(self, version: str | None = None, *, verify_all: bool = False, check_settings: bool = True) -> Index:
+        return Index.load_version(self.dir.root / version if version else self.dir.require_current(),
+                                  verify_all=verify_all)
+
+    def check(self, version: str, full: bool = False) -> None:
+        """Every file against the manifest's checksums; hashes are recomputed only when a file's
+        size or modification time changed since the last check."""
+        path = self.dir.root / version
+        manifest = read_manifest(path)
+        if full:
+            verify(path, manifest, full=True)
+            return
+        stats = tuple(sorted((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
+                             for p in path.rglob("*") if p.is_file()))
+        if self._verified != (version, stats):
+            verify(path, manifest)
+            self._verified = (version, stats)
+
+    @contextlib.contextmanager
+    def writer_lock(self, wait: float = 0.0):
+        with self.dir.writer_lock(wait=wait):
+            yield
+
+    def commit(self, change: Change, base: Index | None, settings: Settings) -> str:
+        """Write a whole new version: the kept chunks (vectors read back from `base`), then the new."""
+        from rag.chunk import index_text
+
+        docs = change.all_documents or {**{d: base.documents[d] for d in change.keep}, **{d.id: d for d in change.documents}}
+        kept_rows = [row for row, c in enumerate(base.chunks) if c.doc_id in change.keep] if base is not None else []
+        kept_chunks = [base.chunks[r] for r in kept_rows]
+        if kept_rows:
+            old_vecs = base.vectors.reconstruct_batch(np.array(kept_rows, dtype=np.int64))
+            vectors = np.vstack([old_vecs, change.vectors]) if len(change.vectors) else old_vecs
+        elif len(change.vectors):
+            vectors = change.vectors
+        else:
+            dim = base.manifest["dimension"] if base is not None else 384
+            vectors = np.zeros((0, dim), dtype=np.float32)
+        texts = [index_text(c, docs[c.doc_id]) for c in kept_chunks] + list(change.texts)
+        path = write_version(self.dir, settings, change.model, list(docs.values()), kept_chunks + list(change.chunks),
+                             vectors, texts, change.files)
+        return path.name

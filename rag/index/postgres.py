@@ -1,0 +1,590 @@
+"""The PostgreSQL store: one index shared by every process that has the URL (RAG_STORE_URL).
+
+Tables in schema `settings.store_schema` (default `rag`):
+
+    meta       one row: the live version number, the vector dimension, the table format
+    versions   every kept version's manifest (model, fingerprint, settings, counts, files)
+    documents  one row per document and version range: id, source, title, date, symbol, the Document
+    chunks     one row per chunk and version range: offsets, paragraph, text, the text the lexical
+               side indexes (`body`, with its tsvector `tsv`), and the embedding (pgvector)
+    terms      how many live chunks hold each lexeme (the IDF of the lexical ranking)
+
+Rows are versioned like MVCC: a row is part of version V when `added_in <= V` and it was not
+removed by V (`removed_in IS NULL OR removed_in > V`). An ingest writes version V+1 in ONE
+transaction (rows added, rows marked removed, the manifest, then `meta.current`): readers keep
+seeing V until it commits, a crash or `kill -9` rolls all of it back, and a reader that loaded
+V keeps a consistent view while V+1 goes live. Rows no kept version can see are deleted after
+the commit (`keep_versions`). One writer at a time: a session advisory lock, released by the
+server when the writer's connection ends, however it ends.
+
+Dense search: pgvector HNSW (inner product on unit vectors = cosine), exact below
+`approx_threshold` chunks like the directory store. Lexical search: PostgreSQL full text (the
+`english` configuration: Snowball stemming and stopwords, a GIN index) ranked by BM25 computed
+in SQL from the lexemes' frequencies in the chunk and `terms`. Reads go to RAG_STORE_READ_URL
+(a streaming standby) when it is set, writes always to RAG_STORE_URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import struct
+import threading
+import time
+from collections import OrderedDict
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from rag.errors import IndexBusy, IndexCorrupt, IndexMissing, RagError
+from rag.index.base import Change
+from rag.lexical import _WORD, _stopwords, tokenize
+from rag.settings import Settings
+from rag.types import Chunk, Document, SearchFilter
+
+FORMAT = 1
+_BM25_K1, _BM25_B = 1.2, 0.75  # the same constants as the directory store's bm25s
+_BULK_ROWS = 5_000  # a first build of at least this many chunks builds the HNSW graph after loading
+_CHUNK_CACHE = 20_000
+
+
+class StoreUnavailable(RagError):
+    """The database cannot be reached or lacks what the index needs."""
+
+
+class IndexStale(RagError):
+    """The index in the database was built with settings that change the vectors."""
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and manifests."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def _plain(value) -> str | None:
+    """A URL setting's text (it is a secret: it may hold a password)."""
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+
+
+def _psycopg():
+    try:
+        import psycopg
+    except ImportError as e:  # pragma: no cover
+        raise RagError("RAG_STORE_URL needs the PostgreSQL driver: pip install -r requirements.txt "
+                       "(psycopg[binary])") from e
+    return psycopg
+
+
+def _vector_literal(vec: np.ndarray) -> str:
+    return "[" + ",".join(repr(float(x)) for x in np.asarray(vec, dtype=np.float32).ravel()) + "]"
+
+
+class PostgresStore:
+    """The `Store` (rag/index/base.py) in a PostgreSQL database with pgvector."""
+
+    kind = "postgresql"
+
+    def __init__(self, settings: Settings):
+        if not settings.store_url:
+            raise RagError("PostgresStore needs RAG_STORE_URL=postgresql://...")
+        self.settings = settings
+        self.url = _plain(settings.store_url)
+        self.read_url = _plain(settings.store_read_url) or self.url
+        self.schema = settings.store_schema
+        self.location = redact(self.url) + (f" (schema {self.schema})" if self.schema != "rag" else "")
+        self._local = threading.local()
+        self._writer = None  # the connection holding the writer lock, during an ingest
+        self._iterative: bool | None = None  # pgvector >= 0.8 on the read server: iterative index scans
+
+    # --- connections ---
+    def connect(self, url: str | None = None, *, autocommit: bool = True):
+        """A new connection; StoreUnavailable naming the URL and the next step when it fails."""
+        psycopg = _psycopg()
+        url = url or self.url
+        try:
+            return psycopg.connect(url, autocommit=autocommit,
+                                   connect_timeout=max(1, int(round(self.settings.store_connect_timeout))),
+                                   application_name="rag")
+        except psycopg.OperationalError as e:
+            reason = " ".join(str(e).split()) or type(e).__name__
+            which = "RAG_STORE_READ_URL" if url == self.read_url and url != self.url else "RAG_STORE_URL"
+            raise StoreUnavailable(
+                f"Cannot reach the index database at {redact(url)} ({reason}). Start PostgreSQL there "
+                f"or correct {which}, then run the command again.") from None
+
+    def _reader(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = self.connect(self.read_url)
+        return conn
+
+    def fetch(self, sql: str, params=None, *, setup: Sequence[str] = ()) -> list[tuple]:
+        """Run one read (after `setup` statements such as SET LOCAL) in one transaction; all rows.
+
+        Reads go to the read URL. A connection broken since its last use (the server restarted,
+        a standby was promoted) is replaced once before the error is reported.
+        """
+        psycopg = _psycopg()
+        for attempt in (0, 1):
+            conn = self._reader()
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    for stmt in setup:
+                        cur.execute(stmt)
+                    cur.execute(sql, params)
+                    return cur.fetchall()
+            except psycopg.errors.UndefinedTable:
+                raise IndexMissing(self.location) from None
+            except psycopg.OperationalError as e:
+                self._local.conn = None
+                with contextlib.suppress(Exception):
+                    conn.close()
+                if attempt:
+                    raise StoreUnavailable(
+                        f"Lost the index database at {redact(self.read_url)} ({' '.join(str(e).split())}). "
+                        "Check that PostgreSQL runs there, then try again.") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def iterative_scans(self) -> bool:
+        """Whether the read server's pgvector (>= 0.8) can continue an HNSW scan past filtered rows."""
+        if self._iterative is None:
+            rows = self.fetch("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            parts = tuple(int(x) for x in re.findall(r"\d+", rows[0][0])[:2]) if rows else (0, 0)
+            self._iterative = parts >= (0, 8)
+        return self._iterative
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _t(self, name: str) -> str:
+        return f"{self.schema}.{name}"
+
+    # --- versions ---
+    def current(self) -> str | None:
+        try:
+            rows = self.fetch(f"SELECT current FROM {self._t('meta')}")
+        except IndexMissing:
+            return None
+        return _name(rows[0][0]) if rows and rows[0][0] else None
+
+    def require_current(self) -> str:
+        name = self.current()
+        if name is None:
+            raise IndexMissing(self.location)
+        return name
+
+    def manifest(self, version: str | None = None) -> dict:
+        number = _number(version or self.require_current())
+        rows = self.fetch(f"SELECT manifest FROM {self._t('versions')} WHERE version = %s", (number,))
+        row = rows[0] if rows else None
+        if row is None:
+            raise IndexCorrupt(f"{self.location} version {version}", "its manifest row is missing")
+        return row[0]
+
+    def load(self, version: str | None = None, *, verify_all: bool = False,
+             check_settings: bool = True) -> "PgIndex":
+        name = version or self.require_current()
+        manifest = self.manifest(name)
+        if check_settings and manifest.get("fingerprint") != self.settings.index_fingerprint():
+            before = manifest.get("settings", {})
+            diffs = [f"{k} {before.get(k)!r} -> {v!r}" for k, v in self.settings.shaping().items() if before.get(k) != v]
+            raise IndexStale(
+                f"The index at {self.location} was built with other settings ({', '.join(diffs) or 'fingerprint'}). "
+                "Rebuild it with these settings: rag ingest --rebuild PATH... (or set them back).")
+        v = _number(name)
+        documents = {}
+        for (data,) in self.fetch(f"SELECT data FROM {self._t('documents')} WHERE {_visible()} ORDER BY source, id",
+                                  {"v": v}):
+            d = Document.from_dict(data)
+            documents[d.id] = d
+        index = PgIndex(self, name, manifest, documents)
+        if verify_all:
+            self.check(name)
+        return index
+
+    def check(self, version: str, full: bool = False) -> None:
+        """The version's visible rows match its manifest's counts."""
+        manifest = self.manifest(version)
+        v = _number(version)
+        docs, chunks = self.fetch(f"SELECT (SELECT count(*) FROM {self._t('documents')} WHERE {_visible()}),"
+                                  f" (SELECT count(*) FROM {self._t('chunks')} WHERE {_visible()})", {"v": v})[0]
+        want = manifest.get("counts", {})
+        if (docs, chunks) != (want.get("documents"), want.get("chunks")):
+            raise IndexCorrupt(f"{self.location} version {version}",
+                               f"{docs} documents and {chunks} chunks, the manifest says "
+                               f"{want.get('documents')} and {want.get('chunks')}")
+
+    # --- writing ---
+    @contextlib.contextmanager
+    def writer_lock(self, wait: float = 0.0):
+        """A session advisory lock on the primary: released when this connection ends, even by kill -9."""
+        conn = self.connect(self.url)
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                got = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"rag-writer:{self.schema}",)).fetchone()[0]
+                if got:
+                    break
+                if time.monotonic() >= deadline:
+                    raise IndexBusy(f"Another ingest is writing the index at {self.location}. Wait for it to "
+                                    "finish, then run the command again.")
+                time.sleep(0.2)
+            self._writer = conn
+            yield
+        finally:
+            self._writer = None
+            conn.close()
+
+    def _ensure_schema(self, conn, dim: int) -> None:
+        psycopg = _psycopg()
+        row = conn.execute("SELECT installed_version, default_version FROM pg_available_extensions "
+                           "WHERE name = 'vector'").fetchone()
+        if row is None:
+            raise StoreUnavailable(
+                f"The database at {self.location} lacks the vector extension (pgvector): it is not installed on "
+                "that server. Install pgvector (>= 0.8 for filtered HNSW searches) there, then run the command again.")
+        if row[0] is None:
+            try:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except psycopg.errors.InsufficientPrivilege:
+                raise StoreUnavailable(
+                    f"The database at {self.location} lacks the vector extension, and this user may not create it. "
+                    "Ask its administrator to run: CREATE EXTENSION vector; then run the command again.") from None
+        s = self.schema
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"rag-schema:{s}",))
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+            conn.execute(f"""
+                CREATE TABLE IF NOT EXISTS {s}.meta (
+                    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+                    format int NOT NULL, current bigint, dimension int NOT NULL);
+                CREATE TABLE IF NOT EXISTS {s}.versions (
+                    version bigint PRIMARY KEY, manifest jsonb NOT NULL, created_at timestamptz DEFAULT now());
+                CREATE TABLE IF NOT EXISTS {s}.documents (
+                    id text NOT NULL, added_in bigint NOT NULL, removed_in bigint,
+                    source text NOT NULL, title text, date text, symbol text, data jsonb NOT NULL,
+                    PRIMARY KEY (id, added_in));
+                CREATE TABLE IF NOT EXISTS {s}.terms (term text PRIMARY KEY, ndoc bigint NOT NULL);
+            """)
+            conn.execute(f"INSERT INTO {s}.meta (format, current, dimension) VALUES (%s, NULL, %s) "
+                         "ON CONFLICT (one) DO NOTHING", (FORMAT, dim))
+            conn.execute(self._chunks_ddl(dim, if_not_exists=True))
+
+    def _chunks_ddl(self, dim: int, if_not_exists: bool) -> str:
+        s, ine = self.schema, "IF NOT EXISTS " if if_not_exists else ""
+        return f"""
+            CREATE TABLE {ine}{s}.chunks (
+                rid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                chunk_id text NOT NULL, doc_id text NOT NULL, source text NOT NULL,
+                added_in bigint NOT NULL, removed_in bigint,
+                start_off int NOT NULL, end_off int NOT NULL, ordinal int NOT NULL,
+                section text, paragraph int, paragraph_end int,
+                text text NOT NULL, body text NOT NULL, nterms int NOT NULL,
+                tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', body)) STORED,
+                embedding vector({int(dim)}) NOT NULL);
+            CREATE INDEX {ine}chunks_doc ON {s}.chunks (doc_id);
+            CREATE INDEX {ine}chunks_live ON {s}.chunks (removed_in);
+            CREATE INDEX {ine}chunks_tsv ON {s}.chunks USING gin (tsv);
+            CREATE INDEX {ine}chunks_hnsw ON {s}.chunks USING hnsw (embedding vector_ip_ops)
+                WITH (m = {int(self.settings.hnsw_m)}, ef_construction = {int(self.settings.hnsw_ef_construction)});
+        """
+
+    def commit(self, change: Change, base, settings: Settings) -> str:
+        """Write version V+1 in one transaction and make it live; then drop rows no kept version sees."""
+        from rag.index.directory import library_versions
+
+        psycopg = _psycopg()
+        conn = getattr(self, "_writer", None)
+        own = conn is None
+        if own:  # callers normally hold writer_lock; a bare commit takes a connection of its own
+            conn = self.connect(self.url)
+        try:
+            dim = int(change.vectors.shape[1]) if len(change.vectors) else int(
+                (base.manifest["dimension"] if base is not None else 384))
+            self._ensure_schema(conn, dim)
+            s = self.schema
+            with conn.transaction():
+                cur_v, table_dim = conn.execute(f"SELECT current, dimension FROM {s}.meta FOR UPDATE").fetchone()
+                if table_dim != dim:
+                    if change.keep:
+                        raise IndexStale(f"The index at {self.location} holds {table_dim}-dimensional vectors, "
+                                         f"these are {dim}. Run: rag ingest --rebuild PATH...")
+                    # another embedding size: new tables, in this same transaction (readers wait for it)
+                    conn.execute(f"DROP TABLE {s}.chunks")
+                    conn.execute(f"TRUNCATE {s}.documents, {s}.terms")
+                    conn.execute(f"UPDATE {s}.meta SET dimension = %s", (dim,))
+                    conn.execute(self._chunks_ddl(dim, if_not_exists=False))
+                last = conn.execute(f"SELECT coalesce(max(version), 0) FROM {s}.versions").fetchone()[0]
+                v = max(int(cur_v or 0), int(last)) + 1
+                keep = sorted(change.keep)
+                conn.execute(f"UPDATE {s}.documents SET removed_in = %s WHERE removed_in IS NULL AND NOT (id = ANY(%s))",
+                             (v, keep))
+                conn.execute(f"UPDATE {s}.chunks SET removed_in = %s WHERE removed_in IS NULL AND NOT (doc_id = ANY(%s))",
+                             (v, keep))
+                from psycopg.types.json import Jsonb
+
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO {s}.documents (id, added_in, source, title, date, symbol, data) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                        [(d.id, v, d.source, d.title, d.date, d.symbol, Jsonb(d.to_dict())) for d in change.documents])
+                live = conn.execute(f"SELECT count(*) FROM {s}.chunks WHERE removed_in IS NULL").fetchone()[0]
+                bulk = live == 0 and len(change.chunks) >= _BULK_ROWS
+                if bulk:  # pgvector builds a graph far faster from a full table than row by row
+                    conn.execute(f"DROP INDEX IF EXISTS {s}.chunks_hnsw")
+                self._copy_chunks(conn, v, change)
+                if bulk:  # the graph built in memory (pgvector slows down sharply once it spills)
+                    mb = len(change.chunks) * (4 * dim + 16 * self.settings.hnsw_m + 64) * 1.2 / 2**20
+                    conn.execute(f"SET LOCAL maintenance_work_mem = '{int(min(max(mb, 64), 4096))}MB'")
+                    conn.execute(f"CREATE INDEX chunks_hnsw ON {s}.chunks USING hnsw (embedding vector_ip_ops) "
+                                 f"WITH (m = {int(self.settings.hnsw_m)}, "
+                                 f"ef_construction = {int(self.settings.hnsw_ef_construction)})")
+                # lexeme document frequencies of the live version (the lexical side's IDF)
+                conn.execute(f"INSERT INTO {s}.terms (term, ndoc) SELECT word, ndoc FROM "
+                             f"ts_stat('SELECT tsv FROM {s}.chunks WHERE added_in = {v}') "
+                             "ON CONFLICT (term) DO UPDATE SET ndoc = terms.ndoc + excluded.ndoc")
+                conn.execute(f"UPDATE {s}.terms t SET ndoc = t.ndoc - r.ndoc FROM "
+                             f"ts_stat('SELECT tsv FROM {s}.chunks WHERE removed_in = {v}') r WHERE t.term = r.word")
+                conn.execute(f"DELETE FROM {s}.terms WHERE ndoc <= 0")
+                n_chunks, avg_len = conn.execute(
+                    f"SELECT count(*), coalesce(avg(nterms), 0) FROM {s}.chunks WHERE removed_in IS NULL").fetchone()
+                n_docs = conn.execute(f"SELECT count(*) FROM {s}.documents WHERE removed_in IS NULL").fetchone()[0]
+                server = conn.execute("SELECT current_setting('server_version'), "
+                                      "(SELECT extversion FROM pg_extension WHERE extname = 'vector')").fetchone()
+                manifest = {
+                    "format": FORMAT,
+                    "version": _name(v),
+                    "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "store": "postgresql",
+                    "location": self.location,
+                    "model": change.model,
+                    "dimension": dim,
+                    "fingerprint": settings.index_fingerprint(),
+                    "settings": {**settings.shaping(), "hnsw_ef_search": settings.hnsw_ef_search},
+                    "index_kind": "hnsw" if n_chunks > settings.approx_threshold else "flat",
+                    "hnsw": {"m": settings.hnsw_m, "ef_construction": settings.hnsw_ef_construction},
+                    "counts": {"documents": int(n_docs), "chunks": int(n_chunks)},
+                    "lexical": {"avg_terms": float(avg_len)},
+                    "versions": {**library_versions(), "postgresql": server[0], "pgvector": server[1],
+                                 "psycopg": psycopg.__version__},
+                    "files": change.files,
+                }
+                conn.execute(f"INSERT INTO {s}.versions (version, manifest) VALUES (%s, %s)", (v, Jsonb(manifest)))
+                conn.execute(f"UPDATE {s}.meta SET current = %s", (v,))
+            self._collect_garbage(conn, v)
+            return _name(v)
+        finally:
+            if own:
+                conn.close()
+
+    def _copy_chunks(self, conn, v: int, change: Change) -> None:
+        """Binary COPY of the new chunks (pgvector's binary form: int16 dim, int16 0, float4 big-endian)."""
+        s = self.schema
+        cols = ("chunk_id, doc_id, source, added_in, start_off, end_off, ordinal, section, paragraph, "
+                "paragraph_end, text, body, nterms, embedding")
+        vecs = np.ascontiguousarray(change.vectors, dtype=">f4")
+        dim = vecs.shape[1] if vecs.ndim == 2 else 0
+        head = struct.pack(">hh", dim, 0)
+        with conn.cursor() as cur, cur.copy(f"COPY {s}.chunks ({cols}) FROM STDIN WITH (FORMAT binary)") as cp:
+            cp.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0))
+            buf = bytearray()
+            for i, (c, body) in enumerate(zip(change.chunks, change.texts)):
+                buf += struct.pack(">h", 14)
+                for text in (c.id, c.doc_id, c.source):
+                    _text(buf, text)
+                buf += struct.pack(">iq", 8, v)
+                for n in (c.start, c.end, c.ordinal):
+                    _int(buf, n)
+                _text(buf, c.section)
+                _int(buf, c.paragraph)
+                _int(buf, c.paragraph_end)
+                _text(buf, c.text)
+                _text(buf, body)
+                _int(buf, len(tokenize(body)))
+                vb = vecs[i].tobytes()
+                buf += struct.pack(">i", 4 + len(vb)) + head + vb
+                if len(buf) > 1 << 20:
+                    cp.write(bytes(buf))
+                    buf.clear()
+            buf += struct.pack(">h", -1)
+            cp.write(bytes(buf))
+
+    def _collect_garbage(self, conn, v: int) -> None:
+        """Delete rows and manifests that no kept version (the last keep_versions) can see."""
+        oldest = v - self.settings.keep_versions + 1
+        s = self.schema
+        with conn.transaction():
+            conn.execute(f"DELETE FROM {s}.chunks WHERE removed_in IS NOT NULL AND removed_in <= %s", (oldest,))
+            conn.execute(f"DELETE FROM {s}.documents WHERE removed_in IS NOT NULL AND removed_in <= %s", (oldest,))
+            conn.execute(f"DELETE FROM {s}.versions WHERE version < %s", (oldest,))
+
+
+def _name(v: int) -> str:
+    return f"pg-{int(v):08d}"
+
+
+def _number(name: str) -> int:
+    try:
+        return int(str(name).removeprefix("pg-"))
+    except ValueError:
+        raise IndexCorrupt(str(name), "not a PostgreSQL index version name") from None
+
+
+def _visible(alias: str = "") -> str:
+    p = f"{alias}." if alias else ""
+    return f"{p}added_in <= %(v)s AND ({p}removed_in IS NULL OR {p}removed_in > %(v)s)"
+
+
+def _text(buf: bytearray, value: str | None) -> None:
+    if value is None:
+        buf += b"\xff\xff\xff\xff"
+    else:
+        b = value.encode()
+        buf += struct.pack(">i", len(b)) + b
+
+
+def _int(buf: bytearray, value: int | None) -> None:
+    buf += b"\xff\xff\xff\xff" if value is None else struct.pack(">ii", 4, int(value))
+
+
+_CHUNK_COLS = "rid, chunk_id, doc_id, source, text, start_off, end_off, ordinal, section, paragraph, paragraph_end"
+
+
+def _chunk(row) -> Chunk:
+    return Chunk(id=row[1], doc_id=row[2], source=row[3], text=row[4], start=row[5], end=row[6], ordinal=row[7],
+                 section=row[8], paragraph=row[9], paragraph_end=row[10])
+
+
+class _Chunks(Sequence):
+    """A version's chunks, fetched from the database when asked for (row id -> Chunk)."""
+
+    def __init__(self, index: "PgIndex"):
+        self._index = index
+
+    def __len__(self) -> int:
+        return int(self._index.manifest["counts"]["chunks"])
+
+    def __getitem__(self, rid):
+        found = self._index.chunk_map([int(rid)])
+        if int(rid) not in found:
+            raise KeyError(f"chunk row {rid} is not in version {self._index.version}")
+        return found[int(rid)]
+
+    def __iter__(self) -> Iterator[Chunk]:
+        ix = self._index
+        rows = ix.store.fetch(f"SELECT {_CHUNK_COLS} FROM {ix.store._t('chunks')} WHERE {_visible()} ORDER BY rid",
+                              {"v": ix.number})
+        return iter([_chunk(r) for r in rows])
+
+
+class PgIndex:
+    """One version of the PostgreSQL index: documents in memory, chunks and vectors in the database."""
+
+    def __init__(self, store: PostgresStore, version: str, manifest: dict, documents: dict[str, Document]):
+        self.store = store
+        self.version = version
+        self.number = _number(version)
+        self.manifest = manifest
+        self.documents = documents
+        self.chunks = _Chunks(self)
+        self._cache: OrderedDict[int, Chunk] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def path(self):
+        """The version name as a path-like (the UI shows `index.path.name`)."""
+        from pathlib import PurePosixPath
+
+        return PurePosixPath(self.version)
+
+    def allowed_mask(self, flt: SearchFilter | None):
+        """The admitted document ids, or None when the filter admits everything."""
+        if flt is None or flt.is_empty():
+            return None
+        return sorted(d for d, doc in self.documents.items() if flt.admits(doc))
+
+    def _where(self, mask) -> tuple[str, dict]:
+        params = {"v": self.number}
+        where = _visible()
+        if mask is not None:
+            where += " AND doc_id = ANY(%(docs)s)"
+            params["docs"] = list(mask)
+        return where, params
+
+    def dense(self, qvec: np.ndarray, k: int, mask=None) -> tuple[np.ndarray, np.ndarray]:
+        if mask is not None and len(mask) == 0:
+            return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
+        where, params = self._where(mask)
+        params |= {"q": _vector_literal(qvec), "k": int(k)}
+        exact = self.manifest["counts"]["chunks"] <= self.store.settings.approx_threshold
+        if exact:  # like the directory store: exact search below the threshold
+            setup = ["SET LOCAL enable_indexscan = off"]
+        else:  # iterative scans keep going until k rows pass the version and document filters
+            ef = min(max(self.store.settings.hnsw_ef_search, int(k)), 1000)
+            setup = [f"SET LOCAL hnsw.ef_search = {ef}"]
+            if self.store.iterative_scans():
+                setup.append("SET LOCAL hnsw.iterative_scan = strict_order")
+        rows = self.store.fetch(f"SELECT rid, -(embedding <#> %(q)s::vector) FROM {self.store._t('chunks')} "
+                                f"WHERE {where} ORDER BY embedding <#> %(q)s::vector LIMIT %(k)s", params, setup=setup)
+        return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.float32))
+
+    def lexical(self, query: str, k: int, mask=None) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 over PostgreSQL full text: idf from `terms`, term frequency and length from the tsvector."""
+        stop = _stopwords()
+        words = sorted({w for w in _WORD.findall(query.lower()) if w not in stop})
+        if not words or (mask is not None and len(mask) == 0):
+            return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
+        where, params = self._where(mask)
+        where = where.replace("added_in", "c.added_in").replace("removed_in", "c.removed_in").replace(
+            "doc_id", "c.doc_id")
+        n = max(1, int(self.manifest["counts"]["chunks"]))
+        avgdl = float(self.manifest.get("lexical", {}).get("avg_terms") or 1.0)
+        params |= {"tsq": " | ".join(words), "words": " ".join(words), "n": n, "avgdl": avgdl, "k": int(k),
+                   "k1": _BM25_K1, "b": _BM25_B}
+        s = self.store.schema
+        sql = f"""
+            WITH q AS (
+                SELECT t.term, ln(1 + (%(n)s - t.ndoc + 0.5) / (t.ndoc + 0.5)) AS idf
+                FROM {s}.terms t
+                WHERE t.term = ANY(tsvector_to_array(to_tsvector('english', %(words)s)))),
+            cand AS (
+                SELECT c.rid, c.tsv, c.nterms FROM {s}.chunks c
+                WHERE c.tsv @@ to_tsquery('english', %(tsq)s) AND {where})
+            SELECT cand.rid,
+                   sum(q.idf * u.tf * (%(k1)s + 1)
+                       / (u.tf + %(k1)s * (1 - %(b)s + %(b)s * cand.nterms / %(avgdl)s))) AS score
+            FROM cand
+            CROSS JOIN LATERAL (SELECT lexeme, cardinality(positions) AS tf FROM unnest(cand.tsv)) u
+            JOIN q ON q.term = u.lexeme
+            GROUP BY cand.rid
+            ORDER BY score DESC, cand.rid
+            LIMIT %(k)s"""
+        rows = self.store.fetch(sql, params)
+        return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.float32))
+
+    def chunk_map(self, rows: Sequence[int]) -> dict[int, Chunk]:
+        want = [int(r) for r in rows]
+        with self._lock:
+            out = {r: self._cache[r] for r in want if r in self._cache}
+        missing = [r for r in want if r not in out]
+        if missing:
+            fetched = {r[0]: _chunk(r) for r in self.store.fetch(
+                f"SELECT {_CHUNK_COLS} FROM {self.store._t('chunks')} WHERE rid = ANY(%(ids)s)", {"ids": missing})}
+            with self._lock:
+                for rid, c in fetched.items():
+                    self._cache[rid] = c
+                while len(self._cache) > _CHUNK_CACHE:
+                    self._cache.popitem(last=False)
+            out |= fetched
+        return out
+
+    def vectors_of(self, rows: Sequence[int]) -> np.ndarray:
+        """The stored embeddings of these row ids (benchmarks, tests)."""
+        got = {r[0]: np.array(json.loads(r[1]), dtype=np.float32) for r in self.store.fetch(
+            f"SELECT rid, embedding::text FROM {self.store._t('chunks')} WHERE rid = ANY(%(ids)s)",
+            {"ids": [int(r) for r in rows]})}
+        return np.stack([got[int(r)] for r in rows]) if rows else np.zeros((0, self.manifest["dimension"]), np.float32)
