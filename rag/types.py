@@ -242,5 +242,5 @@ class Answer:
             "notice": self.notice,
             "raw": self.raw,
             "evidence": [dict(e) for e in self.evidence],
-            "context": [dict(c) for c in self.context],
+            "context": [c if isinstance(c, str) else dict(c) for c in self.context],
         }
