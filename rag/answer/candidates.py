@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from embeddings import Embedder
-from rag.lexical import content_terms
+from rag.answer.quote import relevance_scores
 from rag.sentences import split_sentences
 from rag.types import Document, Hit
 
@@ -75,12 +75,7 @@ def rank(question: str, hits: list[Hit], documents: dict[str, Document], embedde
             found.append((j, s, e, " ".join(text.split()), _paragraph_opening(doc, s)))
     if not found:
         return []
-    vecs = embedder.embed([question] + [f[3] for f in found])
-    cos = vecs[1:] @ vecs[0]
-    q_terms = content_terms(question)
-    out = []
-    for (j, s, e, text, ctx), c in zip(found, cos):
-        cover = len(q_terms & content_terms(text)) / len(q_terms) if q_terms else 0.0
-        out.append(Candidate(0.6 * float(c) + 0.4 * cover, j, s, e, text, ctx))
+    scores = relevance_scores(question, [f[3] for f in found], embedder)
+    out = [Candidate(score, j, s, e, text, ctx) for (j, s, e, text, ctx), score in zip(found, scores)]
     out.sort(key=lambda c: -c.score)
     return out

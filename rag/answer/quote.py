@@ -25,15 +25,23 @@ def rank_sentences(question: str, hits: list[Hit], documents: dict[str, Document
                 cands.append((j, s, e, doc.text[s:e]))
     if not cands:
         return []
-    vecs = embedder.embed([question] + [c[3] for c in cands])
-    cos = vecs[1:] @ vecs[0]
-    q_terms = content_terms(question)
-    scored = []
-    for (j, s, e, text), c in zip(cands, cos):
-        cover = len(q_terms & content_terms(text)) / len(q_terms) if q_terms else 0.0
-        scored.append((0.6 * float(c) + 0.4 * cover, j, s, e))
+    scores = relevance_scores(question, [c[3] for c in cands], embedder)
+    scored = [(score, j, s, e) for (j, s, e, _), score in zip(cands, scores)]
     scored.sort(key=lambda x: -x[0])
     return scored
+
+
+def relevance_scores(question: str, texts: list[str], embedder: Embedder) -> list[float]:
+    """How well each text matches the question: 0.6 * cosine + 0.4 * share of the question's
+    content terms it holds (the score quote mode and the candidates of rag/answer rank by)."""
+    vecs = embedder.embed([question] + list(texts))
+    cos = vecs[1:] @ vecs[0]
+    q_terms = content_terms(question)
+    out = []
+    for text, c in zip(texts, cos):
+        cover = len(q_terms & content_terms(text)) / len(q_terms) if q_terms else 0.0
+        out.append(0.6 * float(c) + 0.4 * cover)
+    return out
 
 
 def quote_answer(ranked: list, hits: list[Hit], documents: dict[str, Document], threshold: float,
