@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.answer.relevance import asks_for_figure, misses_figure, off_topic
+from rag.answer.relevance import asks_for_figure, misses_figure, off_topic, restates
 from rag.answer.verify import EvidenceVerifier, Passage, Support, hard_failures
 
 
@@ -82,3 +82,18 @@ def test_a_sentence_is_on_the_question_through_itself_or_its_evidence():
     assert not off_topic("In what year was buying sex criminalized?", "1999.",
                          ["In 1999, Sweden became the first country to criminalize the purchase of sexual services."])
     assert not off_topic("What is it?", "Anything at all.", [])  # no content words to compare
+
+
+def test_a_sentence_that_only_restates_the_question_is_not_an_answer():
+    q = 'Who said "The problem is not AI, it\'s the humans behind it"?'
+    assert restates(q, "The problem is not AI, it's the humans behind it.")
+    assert not restates(q, "Ms. Mullally said the problem is not AI, it's the humans behind it.")
+    # a figure the question does not hold is an answer, even in the question's words
+    assert not restates("How many States Parties does the Protocol have?", "The Protocol has 183 States Parties.")
+    # yes/no questions are answered in their own words
+    assert not restates("Does the declaration address artificial intelligence?",
+                        "The declaration addresses artificial intelligence.")
+    # in another field: asked which drug, the answer must name one
+    q = "Which drug lowered the odds that gametocyte carriers infected mosquitoes?"
+    assert restates(q, "A drug lowered the odds that gametocyte carriers infected mosquitoes.")
+    assert not restates(q, "Artemisinin combination therapy lowered the odds that carriers infected mosquitoes.")

@@ -4,7 +4,7 @@ The model sees sources numbered 1..k and writes markers. Here each answer senten
 from its markers; markers outside 1..k are dropped; every sentence is checked against every
 retrieved passage; a sentence keeps the cited sources that support it, or is re-cited to the
 passage that supports it best ("repaired"), or is removed (or flagged, by setting) when no
-passage supports it. A sentence off the question is removed, and an answer that lacks the
+passage supports it. A sentence off the question, or one that only restates it, is removed, and an answer that lacks the
 figure the question asks for is a refusal (rag/answer/relevance.py). Citation numbers in the final answer are assigned by first appearance
 and each resolves to a document, its metadata and the exact quoted span.
 """
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, replace
 
 from rag.prompt import REFUSAL
-from rag.answer.relevance import OFF_TOPIC, REASON as MISSES_FIGURE, misses_figure, off_topic
+from rag.answer.relevance import OFF_TOPIC, REASON as MISSES_FIGURE, RESTATES, misses_figure, off_topic, restates
 from rag.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
 from rag.answer.verify import EvidenceVerifier, Passage, Support
@@ -157,6 +157,8 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
         found = [n - 1 for n in ok_cited] or ([j] if j is not None else [])
         if found and off_topic(question, d.text, evidence(found)):
             why, score = OFF_TOPIC, max(row[f].score for f in found)
+        elif found and restates(question, d.text):
+            why, score = RESTATES, max(row[f].score for f in found)
         elif ok_cited:
             bad = [n for n in d.cited if n not in ok_cited]
             if bad:

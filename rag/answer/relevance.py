@@ -12,6 +12,10 @@ answers with another speaker's title. Two deterministic checks:
 - A sentence that shares no content word with the question, neither in itself nor in the window
   it cites, is off the question and removed: "1999 [1]" passes when its source is about the
   question, "Karin Herrera, Vice-President of Guatemala [2]" does not when it asks about Colin Ward.
+- A sentence that says nothing the question does not already say restates it: asked "Who said
+  'X'?", the answer "X [1]" is true and cited but names no one. Only for questions that ask for
+  something (who, what, which, when, where, how, why), so "Yes, the plan covers Y" to "Does the
+  plan cover Y?" stays.
 """
 
 from __future__ import annotations
@@ -67,3 +71,17 @@ def off_topic(question: str, sentence: str, evidence: list[str]) -> bool:
 
 
 OFF_TOPIC = "shares nothing with the question: not an answer to it"
+
+_WH = re.compile(r"\b(?:who|whom|whose|what|which|when|where|how|why)\b", re.I)
+
+
+def restates(question: str, sentence: str) -> bool:
+    """True when a question asking for something is answered by a sentence whose content words
+    are all the question's own: it repeats what was asked and gives nothing of the answer."""
+    if not _WH.search(question):
+        return False
+    said = content_terms(sentence)
+    return bool(said) and said <= content_terms(question) and not (figures(sentence) - figures(question))
+
+
+RESTATES = "only restates the question: not an answer to it"
