@@ -28,6 +28,7 @@ import uvicorn
 
 from rag.ingest import ingest
 from rag.server import create_app
+from rag.server import openai_compat as oa
 from rag.settings import Settings
 from conftest import free_port
 
@@ -179,11 +180,16 @@ def test_chat_completions_with_the_openai_client(serve):
         assert "1999" in message.content and "\n\nSources:\n[1] " in message.content
         cites = message.model_extra["citations"]
         assert cites and cites[0]["n"] == 1 and cites[0]["quote"] in open(cites[0]["source"]).read()
-        parts, last = [], None
+        parts, last, evidence = [], None, None
         for chunk in client.chat.completions.create(model="rag-quote", messages=question, stream=True):
             parts.append(chunk.choices[0].delta.content or "")
             last = chunk
-        assert "".join(parts) == message.content
+            evidence = evidence or (chunk.model_extra.get("rag") or {}).get("evidence")
+        streamed = "".join(parts)
+        # the evidence first, shown as a block quote any chat client displays, then the answer
+        assert streamed.startswith(oa.EVIDENCE_HEADING + "\n> “") and streamed.endswith("\n\n" + message.content)
+        assert evidence and all(q["text"] in streamed and q["source"] in streamed for q in evidence)
+        assert any("1999" in q["text"] for q in evidence)
         assert last.choices[0].finish_reason == "stop" and last.model_extra["citations"] == cites
         # the raw stream ends with data: [DONE]
         with c.stream("POST", "/v1/chat/completions", json={"model": "rag", "messages": question, "stream": True}) as r:
@@ -193,6 +199,10 @@ def test_chat_completions_with_the_openai_client(serve):
         follow = client.chat.completions.create(model="rag-quote", messages=question + [
             {"role": "assistant", "content": message.content}, {"role": "user", "content": "And which country was it?"}])
         assert "Sweden" in follow.choices[0].message.content
+        # the streamed reply sent back as history is read without its evidence block
+        assert oa.split_messages([oa.ChatMessage(role="assistant", content=streamed),
+                                  oa.ChatMessage(role="user", content="And which country?")])[1][0]["content"] \
+            == message.content
         none = c.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "hi"}]})
         assert none.status_code == 400 and "user" in none.json()["error"]["message"]
 

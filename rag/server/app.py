@@ -261,8 +261,12 @@ def create_app(state: ServerState) -> FastAPI:
             yield {"data": chunks.role()}
             try:
                 async with aclosing(events):  # a client going away stops the generation
+                    shown = False
                     async for ev in events:
-                        if ev["event"] == "answer":
+                        if ev["event"] == "evidence" and not shown and ev.get("quotes"):
+                            shown = True  # the first evidence only: the answer follows with its own citations
+                            yield {"data": chunks.evidence(ev["quotes"])}
+                        elif ev["event"] == "answer":
                             for c in chunks.answer(ev["answer"]):
                                 yield {"data": c}
             except (RagError, ValueError) as e:

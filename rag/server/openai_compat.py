@@ -5,8 +5,11 @@ content is the verified answer with its [n] markers followed by a "Sources:" lis
 chat client shows where each claim comes from; the structured citations travel alongside in a
 `citations` field (on the message, or on the last streamed delta, and at the top level).
 
-Streaming sends the role at once and the verified answer when it is ready, never the model's
-unverified draft; SSE comments keep the connection alive meanwhile and `data: [DONE]` ends it.
+Streaming sends the role at once, then the evidence as soon as it is ranked (the best-matching
+sentences, quoted with their documents, as a Markdown block quote headed "Evidence", so any chat
+client shows it, and structured in `rag.evidence`), then the verified answer when it is ready,
+never the model's unverified draft; SSE comments keep the connection alive meanwhile and
+`data: [DONE]` ends it. An earlier assistant turn sent back as history loses that evidence block.
 Model names: "rag" (the configured RAG_MODE), "rag-quote" and "rag-generate".
 """
 
@@ -49,9 +52,31 @@ def text_of(message: ChatMessage) -> str:
     return " ".join(p.get("text", "") for p in parts if p.get("type") == "text")
 
 
+EVIDENCE_HEADING = "Evidence (the best-matching sentences; the checked answer follows):"
+
+
+def evidence_block(quotes: list[dict]) -> str:
+    """The evidence as streamed content: a heading, one block-quote line per sentence, a blank line."""
+    lines = []
+    for q in quotes:
+        where = ", ".join(x for x in (q.get("symbol"), q.get("date")) if x)
+        para = f" ¶{q['paragraph']}" if q.get("paragraph") else ""
+        lines.append(f"> “{' '.join(q['text'].split())}” — {q['source']}{para}" + (f" ({where})" if where else ""))
+    return EVIDENCE_HEADING + "\n" + "\n".join(lines) + "\n\n"
+
+
+def _without_evidence(text: str) -> str:
+    """An assistant turn as the history needs it: the streamed evidence block left out."""
+    if not text.startswith(EVIDENCE_HEADING):
+        return text
+    end = text.find("\n\n")
+    return text[end + 2 :] if end >= 0 else ""
+
+
 def split_messages(messages: list[ChatMessage]) -> tuple[str, list[dict]]:
     """(question, history): the last user message, and the user/assistant turns before it."""
-    turns = [{"role": m.role, "content": text_of(m)} for m in messages if m.role in ("user", "assistant")]
+    turns = [{"role": m.role, "content": _without_evidence(text_of(m)) if m.role == "assistant" else text_of(m)}
+             for m in messages if m.role in ("user", "assistant")]
     last = max((i for i, t in enumerate(turns) if t["role"] == "user"), default=None)
     if last is None or not turns[last]["content"].strip():
         raise ValueError("The messages contain no user question. Send at least one message with role 'user'.")
@@ -108,6 +133,10 @@ class ChunkStream:
 
     def role(self) -> str:
         return self.chunk({"role": "assistant", "content": ""})
+
+    def evidence(self, quotes: list[dict]) -> str:
+        """The evidence, as content any chat client shows and as `rag.evidence`."""
+        return self.chunk({"content": evidence_block(quotes)}, rag={"evidence": quotes})
 
     def answer(self, answer: Answer) -> list[str]:
         """Content deltas of a few words each, then the finishing chunk carrying the citations."""
