@@ -18,6 +18,30 @@ DOCS_RAW = ROOT / "docs_raw"
 os.environ.setdefault("RAG_MODELS_DIR", str(ROOT / ".rag" / "models"))
 
 
+def eval_gate(home: Path, monkeypatch, *args: str) -> dict:
+    """`rag eval run ARGS --json` on the index in `home`, asserting that the run is comparable with
+    its baseline (same suite, corpus, model and settings) and passes the gate. Returns the result
+    with the whole run file under "run"."""
+    import json
+
+    from click.testing import CliRunner
+
+    from eval.cli import eval_group
+
+    monkeypatch.setenv("RAG_HOME", str(home))
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)  # suites name their documents from here
+    out = CliRunner().invoke(eval_group, ["run", *args, "--json"])
+    assert out.exit_code in (0, 1), out.output
+    result = json.loads(out.output)
+    gate = result["gate"]
+    # same suite, corpus, model and settings as the baseline, or the deltas mean nothing
+    assert not gate["warnings"], gate["warnings"]
+    table = "\n".join(f"{r}" for r in gate["rows"])
+    assert out.exit_code == 0 and not gate["failed"], "\n".join(gate["failures"]) + "\n" + table
+    result["run"] = json.loads(Path(result["run"]).read_text(encoding="utf-8"))
+    return result
+
+
 def free_port() -> int:
     """A loopback TCP port that nothing listens on right now (for servers started by tests)."""
     with socket.socket() as sock:

@@ -14,18 +14,15 @@ Record (or re-record, saying why in the commit) a baseline:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from eval.cli import eval_group
 from eval.suite import lint_against_corpus, load_suite
 from rag.ingest import ingest
 from rag.llm_server import EmbeddedServer
 from rag.settings import Settings
-from conftest import free_port
+from conftest import eval_gate, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = "eval/suites/scifact.yaml"
@@ -43,20 +40,6 @@ def indexed(tmp_path_factory):
     return home
 
 
-def _gate(home: Path, monkeypatch, *args: str) -> dict:
-    monkeypatch.setenv("RAG_HOME", str(home))
-    monkeypatch.chdir(ROOT)  # the suite names its documents relative to the project
-    out = CliRunner().invoke(eval_group, ["run", SUITE, *args, "--json"])
-    assert out.exit_code in (0, 1), out.output
-    result = json.loads(out.output)
-    gate = result["gate"]
-    # same suite, corpus, model and settings as the baseline, or the deltas mean nothing
-    assert not gate["warnings"], gate["warnings"]
-    table = "\n".join(f"{r}" for r in gate["rows"])
-    assert out.exit_code == 0 and not gate["failed"], "\n".join(gate["failures"]) + "\n" + table
-    result["run"] = json.loads(Path(result["run"]).read_text(encoding="utf-8"))
-    return result
-
 
 def test_suite_agrees_with_the_updated_corpus(indexed):
     from rag.index import Index
@@ -72,7 +55,7 @@ def test_suite_agrees_with_the_updated_corpus(indexed):
 
 
 def test_quote_mode_holds_against_its_baseline(indexed, monkeypatch):
-    result = _gate(indexed, monkeypatch, "--mode", "quote", "--baseline", "scifact-quote")
+    result = eval_gate(indexed, monkeypatch, SUITE, "--mode", "quote", "--baseline", "scifact-quote")
     run = result["run"]
     assert run["metrics"]["items"] >= 30 and run["metrics"]["errors"] == 0
     # the abstracts are retrievable among the trafficking documents: answer sentences are found
@@ -87,7 +70,7 @@ def test_embedded_model_holds_against_its_baseline(indexed, monkeypatch):
     port = free_port()
     monkeypatch.setenv("RAG_LLM_PORT", str(port))
     try:
-        result = _gate(indexed, monkeypatch, "--baseline", "scifact-embedded")
+        result = eval_gate(indexed, monkeypatch, SUITE, "--baseline", "scifact-embedded")
     finally:
         EmbeddedServer(Settings(home=indexed, llm_port=port)).stop()
     run = result["run"]
