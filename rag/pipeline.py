@@ -20,6 +20,7 @@ from rag.prompt import REFUSAL, answer_messages, rewrite_messages
 from rag.answer.quote import quote_answer, rank_sentences, select_context
 from rag.answer.relevance import misses_figure
 from rag.retrieve import HybridRetriever, Retriever
+from rag.sentences import split_sentences
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Hit, SearchFilter
 from rag.answer.verify import EvidenceVerifier, Passage, ProbabilityJudge, Support, llm_judge
@@ -105,6 +106,7 @@ class Assistant:
                                      hits, documents) for r in ranked[: self.settings.evidence_sentences]]}
         model = None
         raw = None
+        shown: tuple = ()
         if mode == "generate" and hits:
             yield {"event": "status", "stage": "generating"}
             t = time.perf_counter()
@@ -112,6 +114,7 @@ class Assistant:
                 gen = self.generator
                 model = gen.model
                 msgs, pool, n_shown = self.prompt(query, hits, ranked)
+                shown = self.shown_context(hits, ranked)
                 parts = []
                 for delta in gen.stream(msgs, max_tokens=self.settings.llm_max_tokens,
                                         temperature=self.settings.llm_temperature):
@@ -142,10 +145,23 @@ class Assistant:
                                                           self.settings.unsupported, query)
         timings["verify"] = _ms(t)
         refused = not any(s.supported for s in sentences)
+        evidence: tuple = ()
+        if refused and mode == "generate" and raw is not None:
+            # the model refused, or nothing it wrote survived: the evidence may still answer
+            yield {"event": "status", "stage": "judging"}
+            t = time.perf_counter()
+            rescued, judged = self._rescue(query, hits, documents)
+            timings["rescue"] = _ms(t)
+            evidence = tuple(dict(_quote(e.candidate, hits, documents), p_answer=e.p_answer) for e in judged)
+            if rescued is not None:
+                sentences, citations = rescued
+                refused = False
         if refused:
             sentences, citations = [], []
         timings["total"] = _ms(t0)
         answer = Answer(
+            evidence=evidence,
+            context=shown if mode == "generate" else (),
             question=question,
             answer=REFUSAL if refused else render(sentences),
             refused=refused,
@@ -160,6 +176,32 @@ class Assistant:
             raw=raw,
         )
         yield {"event": "answer", "answer": answer}
+
+    def _rescue(self, query: str, hits: list[Hit], documents: dict):
+        """When generation gave no supported sentence: the judge reads the best-ranked candidate
+        sentences of all retrieved passages, and the most probable one that answers the question
+        (at or above ANSWER_THRESHOLD, and holding a figure when one is asked for) is quoted as the
+        answer. Returns ((sentences, citations) or None, the judged evidence)."""
+        s = self.settings
+        judge = (self._judge if self._judge is not None else make_judge(s, self._generator)) if s.judge else None
+        if judge is None:
+            return None, []
+        cands = [c for c in candidates.rank(query, hits, documents, self.embedder) if c.score >= s.quote_threshold]
+        picked = reader.choose(query, cands, judge, top=s.judge_candidates, keep=s.judge_candidates)
+        if picked is None:
+            return None, []
+        chosen, judged = picked
+        best = next((e for e in chosen if not misses_figure(query, [e.text])), None)
+        if best is None:
+            return None, judged
+        doc = documents[hits[best.candidate.hit].chunk.doc_id]
+        start = _with_antecedent(doc, best.candidate.start, best.text)
+        book = CitationBook(hits, documents)
+        n = book.cite(best.candidate.hit, Support(True, best.p_answer, start, best.candidate.end))
+        text = " ".join(doc.text[start : best.candidate.end].split())
+        sentence = AnswerSentence(f"“{text}”", (n,), True, best.p_answer,
+                                  "quoted: the judge found this sentence answers; the written answer was not supported")
+        return ([sentence], book.citations), judged
 
     def _evidence_first(self, question: str, query: str, hits: list[Hit], documents: dict, t0: float,
                         timings: dict, standalone: str | None, notice: str | None) -> Iterator[dict]:
@@ -276,6 +318,13 @@ class Assistant:
         pool = shown + [h for j, h in enumerate(hits) if j not in order]
         return answer_messages(query, shown, texts), pool, len(shown)
 
+    def shown_context(self, hits: list[Hit], ranked: list) -> tuple[dict, ...]:
+        """What `prompt` shows the model, as {source, text} per passage (Answer.context)."""
+        s = self.settings
+        order, texts = select_context(ranked, hits, self.documents(), s.llm_sources, s.llm_context_words,
+                                      s.llm_context_margin)
+        return tuple({"source": self.documents()[hits[j].chunk.doc_id].source, "text": t} for j, t in zip(order, texts))
+
     def _standalone(self, question: str, history: list[dict], mode: str) -> tuple[str | None, str | None]:
         """A follow-up rewritten to stand alone, asking what it asks now: by the LLM in generate
         mode, else (or when the LLM's rewrite drops what the question asks) by a simple rule.
@@ -315,6 +364,22 @@ class _Ranked:
 
 DIFFER_NOTE = "The sources give different figures."
 MISSING_FIGURE_NOTE = "The documents do not give the figure asked for."
+
+
+_REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|him|them)\b", re.I)
+
+
+def _with_antecedent(doc, start: int, text: str) -> int:
+    """Where a quote of the sentence at `start` begins: at the sentence before it, in the same
+    paragraph, when the sentence refers back to someone ("... she said", "he noted ..."), so
+    that the quote names who it is (a speaker, the authors); else at the sentence itself."""
+    if not _REFERS_BACK.search(text):
+        return start
+    para = doc.paragraph_at(start)
+    if para is None:
+        return start
+    before = split_sentences(doc.text, para.start, start)
+    return before[-1][0] if before else start
 
 
 def _label(doc) -> str:

@@ -241,6 +241,21 @@ def test_fallback_quotes_from_every_retrieved_passage(home, real_embedder):
         "a quote should come from beyond the first passage, or this test checks nothing"
 
 
+def test_a_cited_restatement_of_the_question_is_removed(home, real_embedder):
+    """Seen in the eval: asked who said a quoted sentence, the model wrote the quotation back with
+    a citation: true, cited, and no answer. It is removed, and nothing else left means a refusal."""
+    question = 'Who said "The problem is not AI, it\'s the humans behind it"?'
+
+    def reply(messages):
+        n = _source_with(messages, "humans behind it")
+        return f"The problem is not AI, it's the humans behind it [{n}]."
+
+    ans = _assistant(home, real_embedder, reply, llm_context_words=400).ask(question)
+    assert ans.refused and not ans.citations
+    [gone] = ans.removed
+    assert "restates the question" in gone.reason
+
+
 def test_true_sentence_about_something_else_is_not_an_answer(home, real_embedder):
     """Seen in the eval: asked whom Colin Ward represents, the model answered with another
     speaker's title, true and correctly cited. It shares nothing with the question."""
@@ -299,3 +314,59 @@ def test_quote_mode_refuses_quotes_without_the_asked_figure(home, real_embedder)
     assert ans.refused and ans.answer == REFUSAL and not ans.citations
     # a figure question the corpus does answer is still quoted
     assert not a.ask(QUESTION).refused
+
+
+def test_a_refusal_is_rescued_by_a_sentence_the_judge_finds_answers(home, real_embedder):
+    """Seen in the eval: the answer sentence ranked first in the model's context, and the model
+    replied that the documents do not say. The judge then reads the best candidate sentences, and
+    one it finds answers the question is quoted, with its citation; a judge that finds none
+    leaves the refusal."""
+    from rag.answer.judge import ScriptedJudge
+
+    question = "Pursuant to which General Assembly resolution was the June 2025 multi-stakeholder hearing convened?"
+
+    def ask(fn):
+        s = Settings(home=home, answer_flow="context")
+        return Assistant(s, generator=ScriptedGenerator(lambda m: REFUSAL), embedder=real_embedder,
+                         judge=ScriptedJudge(fn)).ask(question)
+
+    ans = ask(lambda text: 0.9 if "79/286" in text else 0.1)
+    assert not ans.refused, ans.removed
+    [sentence] = ans.sentences
+    [cit] = ans.citations
+    assert "79/286" in cit.quote and sentence.text.strip("“”") == " ".join(cit.quote.split())
+    assert "judge" in sentence.reason and any(e["p_answer"] == 0.9 for e in ans.evidence)
+    _check_offsets(ans)
+
+    nothing = ask(lambda text: 0.2)
+    assert nothing.refused and not nothing.citations and nothing.evidence  # judged, none answers
+
+
+def test_a_rescue_needs_the_figure_asked_for(home, real_embedder):
+    """Asked how many, a sentence the judge likes but that states no figure is not quoted."""
+    from rag.answer.judge import ScriptedJudge
+
+    question = "How many speakers took the floor on the concluding day of the 2021 high-level meeting on the Global Plan of Action?"
+    s = Settings(home=home, answer_flow="context")
+    judge = ScriptedJudge(lambda text: 0.2 if re.search(r"Text: [^\n]*\d", text) else 0.9)  # yes only to figureless
+    ans = Assistant(s, generator=ScriptedGenerator(lambda m: REFUSAL), embedder=real_embedder, judge=judge).ask(question)
+    assert ans.refused and ans.evidence
+    judge = ScriptedJudge(lambda text: 0.9 if "70 speakers" in text else 0.1)
+    ans = Assistant(s, generator=ScriptedGenerator(lambda m: REFUSAL), embedder=real_embedder, judge=judge).ask(question)
+    assert not ans.refused and "70 speakers" in ans.citations[0].quote
+
+
+def test_a_rescued_quote_that_refers_back_names_whom(home, real_embedder):
+    """Seen in the eval: asked who said a quotation, the rescue quoted '"...," she said.' The
+    quote then begins at the paragraph's sentence before it, which names her."""
+    from rag.answer.judge import ScriptedJudge
+
+    question = 'Who said "The problem is not AI, it\'s the humans behind it"?'
+    s = Settings(home=home, answer_flow="context")
+    judge = ScriptedJudge(lambda text: 0.9 if "humans behind it" in text.split("Text:")[-1] else 0.1)
+    ans = Assistant(s, generator=ScriptedGenerator(lambda m: REFUSAL), embedder=real_embedder, judge=judge).ask(question)
+    assert not ans.refused
+    [cit] = ans.citations
+    assert cit.quote.startswith("Shawnna Hoffman") and cit.quote.rstrip().endswith("she said.")
+    assert "Shawnna Hoffman" in ans.answer
+    _check_offsets(ans)
