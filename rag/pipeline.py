@@ -17,10 +17,9 @@ from rag.answer.judge import make_judge
 from rag.answer.cite import CitationBook, is_refusal, parse, render, verify_drafts
 from rag.errors import LLMUnavailable
 from rag.prompt import REFUSAL, answer_messages, rewrite_messages
-from rag.answer.quote import quote_answer, rank_sentences, select_context
+from rag.answer.quote import quote_answer, quote_start, rank_sentences, select_context
 from rag.answer.relevance import misses_figure
 from rag.retrieve import HybridRetriever, Retriever
-from rag.sentences import split_sentences
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Hit, SearchFilter
 from rag.answer.verify import EvidenceVerifier, Passage, ProbabilityJudge, Support, llm_judge
@@ -113,8 +112,7 @@ class Assistant:
             try:
                 gen = self.generator
                 model = gen.model
-                msgs, pool, n_shown = self.prompt(query, hits, ranked)
-                shown = self.shown_context(hits, ranked)
+                msgs, pool, n_shown, shown = self._prompt_and_context(query, hits, ranked)
                 parts = []
                 for delta in gen.stream(msgs, max_tokens=self.settings.llm_max_tokens,
                                         temperature=self.settings.llm_temperature):
@@ -177,13 +175,19 @@ class Assistant:
         )
         yield {"event": "answer", "answer": answer}
 
+    def _judge_for(self, generator):
+        """The Judge: the one given to the Assistant, else the generator's own; None when RAG_JUDGE is off."""
+        if not self.settings.judge:
+            return None
+        return self._judge if self._judge is not None else make_judge(self.settings, generator)
+
     def _rescue(self, query: str, hits: list[Hit], documents: dict):
         """When generation gave no supported sentence: the judge reads the best-ranked candidate
         sentences of all retrieved passages, and the most probable one that answers the question
         (at or above ANSWER_THRESHOLD, and holding a figure when one is asked for) is quoted as the
         answer. Returns ((sentences, citations) or None, the judged evidence)."""
         s = self.settings
-        judge = (self._judge if self._judge is not None else make_judge(s, self._generator)) if s.judge else None
+        judge = self._judge_for(self._generator)
         if judge is None:
             return None, []
         cands = [c for c in candidates.rank(query, hits, documents, self.embedder) if c.score >= s.quote_threshold]
@@ -195,7 +199,7 @@ class Assistant:
         if best is None:
             return None, judged
         doc = documents[hits[best.candidate.hit].chunk.doc_id]
-        start = _with_antecedent(doc, best.candidate.start, best.text)
+        start = quote_start(doc, best.candidate.start, best.text)
         book = CitationBook(hits, documents)
         n = book.cite(best.candidate.hit, Support(True, best.p_answer, start, best.candidate.end))
         text = " ".join(doc.text[start : best.candidate.end].split())
@@ -219,7 +223,7 @@ class Assistant:
         try:
             gen = self.generator
             model = gen.model
-            judge = (self._judge if self._judge is not None else make_judge(s, gen)) if s.judge else None
+            judge = self._judge_for(gen)
         except LLMUnavailable as e:
             gen, judge = None, None
             notice = f"The language model did not answer ({e}); showing quoted passages instead."
@@ -311,19 +315,19 @@ class Assistant:
     def prompt(self, query: str, hits: list[Hit], ranked: list) -> tuple[list[dict], list[Hit], int]:
         """The answer prompt for `query`, the passages renumbered so that source n of the prompt is
         pool[n - 1] (the rest follow, for repairs), and how many sources the prompt shows."""
+        return self._prompt_and_context(query, hits, ranked)[:3]
+
+    def _prompt_and_context(self, query: str, hits: list[Hit], ranked: list):
+        """`prompt`'s three values, and what it shows the model as {source, text} per passage
+        (Answer.context), from one selection of the context."""
         s = self.settings
-        order, texts = select_context(ranked, hits, self.documents(), s.llm_sources, s.llm_context_words,
+        documents = self.documents()
+        order, texts = select_context(ranked, hits, documents, s.llm_sources, s.llm_context_words,
                                       s.llm_context_margin)
         shown = [hits[j] for j in order]
         pool = shown + [h for j, h in enumerate(hits) if j not in order]
-        return answer_messages(query, shown, texts), pool, len(shown)
-
-    def shown_context(self, hits: list[Hit], ranked: list) -> tuple[dict, ...]:
-        """What `prompt` shows the model, as {source, text} per passage (Answer.context)."""
-        s = self.settings
-        order, texts = select_context(ranked, hits, self.documents(), s.llm_sources, s.llm_context_words,
-                                      s.llm_context_margin)
-        return tuple({"source": self.documents()[hits[j].chunk.doc_id].source, "text": t} for j, t in zip(order, texts))
+        context = tuple({"source": documents[h.chunk.doc_id].source, "text": t} for h, t in zip(shown, texts))
+        return answer_messages(query, shown, texts), pool, len(shown), context
 
     def _standalone(self, question: str, history: list[dict], mode: str) -> tuple[str | None, str | None]:
         """A follow-up rewritten to stand alone, asking what it asks now: by the LLM in generate
@@ -364,22 +368,6 @@ class _Ranked:
 
 DIFFER_NOTE = "The sources give different figures."
 MISSING_FIGURE_NOTE = "The documents do not give the figure asked for."
-
-
-_REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|him|them)\b", re.I)
-
-
-def _with_antecedent(doc, start: int, text: str) -> int:
-    """Where a quote of the sentence at `start` begins: at the sentence before it, in the same
-    paragraph, when the sentence refers back to someone ("... she said", "he noted ..."), so
-    that the quote names who it is (a speaker, the authors); else at the sentence itself."""
-    if not _REFERS_BACK.search(text):
-        return start
-    para = doc.paragraph_at(start)
-    if para is None:
-        return start
-    before = split_sentences(doc.text, para.start, start)
-    return before[-1][0] if before else start
 
 
 def _label(doc) -> str:

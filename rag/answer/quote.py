@@ -7,6 +7,8 @@ the best few above a threshold are quoted in document order, otherwise the answe
 
 from __future__ import annotations
 
+import re
+
 from embeddings import Embedder
 from rag.lexical import content_terms
 from rag.sentences import split_sentences
@@ -42,6 +44,22 @@ def relevance_scores(question: str, texts: list[str], embedder: Embedder) -> lis
         cover = len(q_terms & content_terms(text)) / len(q_terms) if q_terms else 0.0
         out.append(0.6 * float(c) + 0.4 * cover)
     return out
+
+
+_REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|him|them)\b", re.I)
+
+
+def quote_start(doc: Document, start: int, text: str) -> int:
+    """Where a quote of the sentence at `start` begins: at the sentence before it, in the same
+    paragraph, when the sentence refers back to someone ("... she said", "he noted ..."), so
+    that the quote names who it is (a speaker, the authors); else at the sentence itself."""
+    if not _REFERS_BACK.search(text):
+        return start
+    para = doc.paragraph_at(start)
+    if para is None:
+        return start
+    before = split_sentences(doc.text, para.start, start)
+    return before[-1][0] if before else start
 
 
 def quote_answer(ranked: list, hits: list[Hit], documents: dict[str, Document], threshold: float,
