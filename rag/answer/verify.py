@@ -39,6 +39,7 @@ _ORD = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6
         "twentieth": 20, "thirtieth": 30, "fortieth": 40, "fiftieth": 50, "hundredth": 100}
 _WORDNUM = {w: i for i, w in enumerate(_UNITS)} | _TENS | _ORD | {"hundred": 100, "dozen": 12}
 _NUM = re.compile(r"(?<![\w/.\-‑])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w/]|\.\d)")
+_SPACED_THOUSANDS = re.compile(r"(?<![\w/.,\-‑])\d{1,3}(?:, \d{3})+(?![\w/]|\.\d|,\d)")
 _NUMWORD = re.compile(r"\b(" + "|".join(sorted(_TENS, key=len, reverse=True)) + r")[-‑ ]("
                       + "|".join(_UNITS[1:10] + list(_ORD)[:9]) + r")\b|\b(" + "|".join(_WORDNUM) + r")\b", re.I)
 _QUOTED = re.compile(r"[\"“]([^\"“”]{4,}?)[\"”]")
@@ -58,6 +59,8 @@ def _norm(s: str) -> str:
 def numbers(text: str) -> set[str]:
     """Figures stated in a text, normalised ("1,500" -> "1500", "fifteenth" -> "15")."""
     out = {m.group(1).replace(",", "") for m in _NUM.finditer(text)}
+    # a thousands separator followed by a space, as text extraction leaves it ("5, 446 travellers")
+    out |= {m.group().replace(",", "").replace(" ", "") for m in _SPACED_THOUSANDS.finditer(text)}
     for m in _NUMWORD.finditer(text):
         if m.group(1):
             out.add(str(_TENS[m.group(1).lower()] + _WORDNUM[m.group(2).lower()]))
