@@ -35,6 +35,14 @@ class _Recorder:
         return True
 
 
+def test_a_thousands_separator_followed_by_a_space_is_one_figure():
+    """Extracted text sometimes reads "5, 446 travelers": the claim "5,446 travelers" is in it,
+    and an invented figure still is not."""
+    passage = "From May 1996 to April 1998 5, 446 travelers were included and 4,158 questionnaires returned."
+    assert hard_failures("5,446 travelers were included.", passage) == []
+    assert hard_failures("5,447 travelers were included.", passage) == ["number 5447 not in the passage"]
+
+
 def test_judge_reads_the_best_window_not_the_whole_chunk():
     text = "First sentence about budgets. Second sentence about shelters. Third sentence about courts."
     judge = _Recorder()
@@ -51,9 +59,16 @@ def test_questions_asking_for_a_figure():
               "In what year was the Plan adopted?", "What share of cases are forced labour?",
               "What figures did she give?"):
         assert asks_for_figure(q), q
+    # a quantity named right after "what" (from questions over scientific abstracts)
+    for q in ("What relapse rate did the regimen achieve among HIV-positive patients?",
+              "What weekly tafenoquine dose did the soldiers take?", "What daily dose of primaquine was given?",
+              "What rise in victim detection did she cite?", "What is the prevalence of HIV in the cohort?"):
+        assert asks_for_figure(q), q
     for q in ("Who spoke for the Pacific Islands Forum?", "What did the Secretary-General urge?",
-              "Which article did he highlight?"):
+              "Which article did he highlight?", "What gave rise to the increase in trafficking?",
+              "What caused the rise in cases?", "What factors explain the fall in convictions?"):
         assert not asks_for_figure(q), q
+    assert misses_figure("What relapse rate did the regimen achieve?", ["Relapse was rare."])
     assert misses_figure("How many convictions were there?", ["Convictions remain low."])
     assert not misses_figure("How many convictions were there?", ["There were 12 convictions."])
     assert not misses_figure("How many were convicted?", ["A third of them were convicted."])

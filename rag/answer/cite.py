@@ -28,7 +28,12 @@ _FILLER_TAIL = re.compile(
 _FILLER_HEAD = re.compile(r"^(?:according to|as (?:stated|noted|mentioned) in|based on|from)\s*(?:the\s+)?"
                           r"(?:sources?|passages?|documents?)?\s*,?\s*", re.I)
 _REFUSALS = re.compile(r"documents? do(?:es)? not say|sources? do(?:es)? not (?:say|contain|mention|provide|state)"
-                       r"|no information (?:is|was)? ?(?:provided|given|available)|not (?:mentioned|stated|provided) in the sources",
+                       r"|no information (?:is|was)? ?(?:provided|given|available)|not (?:mentioned|stated|provided) in the sources"
+                       # "The manufacturer ... was not specified [1]": a sentence about what the source
+                       # leaves out, cited as if it were an answer (a refusal, so the judge may rescue)
+                       r"|\b(?:is|are|was|were|been)\s+not\s+(?:specified|mentioned|stated)\b"
+                       r"|\b(?:passages?|texts?|sources?|documents?|evidence|context)\s+(?:does|do|did)\s+not\s+"
+                       r"(?:specify|mention|state|say|give|provide)\b",
                        re.I)
 
 

@@ -7,7 +7,7 @@ convictions "remain shockingly low"; asked which organization a panellist repres
 answers with another speaker's title. Two deterministic checks:
 
 - A question asking for a figure (how many, how much, what percentage, which year, on what
-  date, what is the budget...) is answered only by a sentence stating one, in digits or in words
+  date, what is the budget, what relapse rate, what daily dose...) is answered only by a sentence stating one, in digits or in words
   ("a third", "two million"; not "thousands"); an answer with none is a refusal (both modes).
 - A sentence that shares no content word with the question, neither in itself nor in the window
   it cites, is off the question and removed: "1999 [1]" passes when its source is about the
@@ -28,7 +28,14 @@ from rag.answer.verify import claim_numbers
 _ASKS_FIGURE = re.compile(
     r"\b(?:how (?:many|much)|what (?:percentage|per ?cent|share|proportion|fraction|number of|figures?|date)"
     r"|(?:in )?(?:what|which) year"
-    r"|what (?:is|was|were|are) the (?:\w+ ){0,2}(?:budget|cost|amount|number|population|rate|total))\b",
+    r"|what (?:is|was|were|are) the (?:\w+ ){0,2}(?:budget|cost|amount|number|population|rate|total|dose"
+    r"|incidence|prevalence)"
+    # "What relapse rate did ...", "What weekly dose ...", "What rise in detection ...": a quantity
+    # named right after "what", with at most three words before it
+    r"|what (?:(?!(?:did|does|do|is|was|were|are|has|have|had|gave|give|gives|caused?|causes|led|leads?|explains?"
+    r"|explained|drove|drives?|contributed?|contributes)\b)[\w-]+ ){0,3}"
+    r"(?:rates?|ratios?|percentages?|doses?|dosages?|amounts?|budgets?|costs?|prices?"
+    r"|increases?|rises?|decreases?|falls?|drops?|reductions?|incidence|prevalence))\b",
     re.I,
 )
 # A figure in an answer: digits, or a quantity in words ("a third", "twice", "two million").
