@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from typing import Iterator
 
 from embeddings import Embedder, get_embedder
 from rag.answer import candidates, reader
 from rag.answer.judge import make_judge
 from rag.answer.cite import CitationBook, is_refusal, parse, render, verify_drafts
+from rag.answer.parts import missing_note, part_query, part_question, question_parts
 from rag.errors import LLMUnavailable
 from rag.prompt import REFUSAL, answer_messages, rewrite_messages
 from rag.answer.quote import quote_answer, quote_start, rank_sentences, select_context
@@ -106,19 +108,41 @@ class Assistant:
         model = None
         raw = None
         shown: tuple = ()
+        asked = question_parts(query) if mode == "generate" else [query]
+        drafts: list = []
+        origin: list[int] = []  # the part each draft answers
+        pool: list[Hit] = hits
         if mode == "generate" and hits:
             yield {"event": "status", "stage": "generating"}
             t = time.perf_counter()
             try:
                 gen = self.generator
                 model = gen.model
-                msgs, pool, n_shown, shown = self._prompt_and_context(query, hits, ranked)
-                parts = []
-                for delta in gen.stream(msgs, max_tokens=self.settings.llm_max_tokens,
-                                        temperature=self.settings.llm_temperature):
-                    parts.append(delta)
-                    yield {"event": "token", "text": delta}
-                raw = "".join(parts)
+                raws = []
+                for i, part in enumerate(asked):
+                    if len(asked) == 1:
+                        msgs, pool, n_shown, seen = self._prompt_and_context(query, hits, ranked)
+                    else:  # each part retrieved, read and answered on its own (rag/answer/parts.py)
+                        if i:
+                            yield {"event": "token", "text": " "}
+                        own = self.retriever.search(part_query(part, query), k, flt)
+                        pool = pool + [h for h in own if h.chunk.id not in {x.chunk.id for x in pool}]
+                        msgs, part_pool, n_shown, seen = self._prompt_and_context(
+                            part_question(query, part), own,
+                            rank_sentences(part, own[: self.settings.llm_sources], documents, self.embedder))
+                    out = []
+                    for delta in gen.stream(msgs, max_tokens=self.settings.llm_max_tokens,
+                                            temperature=self.settings.llm_temperature):
+                        out.append(delta)
+                        yield {"event": "token", "text": delta}
+                    raws.append("".join(out))
+                    shown += seen
+                    found = parse(raws[-1], n_shown)
+                    if len(asked) > 1:  # the part's source numbers, as numbers of the pool of all parts' hits
+                        found = [_renumber(d, part_pool, pool) for d in found]
+                    drafts += found
+                    origin += [i] * len(found)
+                raw = "\n".join(raws)
             except LLMUnavailable as e:
                 notice = f"The language model did not answer ({e}); showing quoted passages instead."
                 mode = "quote"
@@ -138,11 +162,16 @@ class Assistant:
         else:
             judge = llm_judge(self.settings, self._generator) if self._generator else None
             verifier = EvidenceVerifier(self.embedder, judge)
-            drafts = parse(raw or "", n_shown)
             sentences, removed, citations = verify_drafts(drafts, pool, documents, verifier,
                                                           self.settings.unsupported, query)
+            if len(asked) > 1 and any(x.supported and x.citations for x in sentences):
+                # a part answered by nothing that survived is said to be missing, not left out silently
+                kept = {x.text for x in sentences if x.supported and x.citations}
+                answered = {i for d, i in zip(drafts, origin) if d.text in kept}
+                sentences += [AnswerSentence(missing_note(part), (), True, 0.0, "note")
+                              for i, part in enumerate(asked) if i not in answered]
         timings["verify"] = _ms(t)
-        refused = not any(s.supported for s in sentences)
+        refused = not any(s.supported and s.citations for s in sentences)
         evidence: tuple = ()
         if refused and mode == "generate" and raw is not None:
             # the model refused, or nothing it wrote survived: the evidence may still answer
@@ -198,13 +227,9 @@ class Assistant:
         best = next((e for e in chosen if not misses_figure(query, [e.text])), None)
         if best is None:
             return None, judged
-        doc = documents[hits[best.candidate.hit].chunk.doc_id]
-        start = quote_start(doc, best.candidate.start, best.text)
         book = CitationBook(hits, documents)
-        n = book.cite(best.candidate.hit, Support(True, best.p_answer, start, best.candidate.end))
-        text = " ".join(doc.text[start : best.candidate.end].split())
-        sentence = AnswerSentence(f"“{text}”", (n,), True, best.p_answer,
-                                  "quoted: the judge found this sentence answers; the written answer was not supported")
+        sentence = _quoted(best, best.candidate.hit, book,
+                           "quoted: the judge found this sentence answers; the written answer was not supported")
         return ([sentence], book.citations), judged
 
     def _evidence_first(self, question: str, query: str, hits: list[Hit], documents: dict, t0: float,
@@ -291,10 +316,8 @@ class Assistant:
             if gen is not None and not any(x.supported for x in sentences):
                 # nothing written survived verification: the evidence itself, quoted, is the answer
                 book = CitationBook(ev_hits, documents)
-                best = chosen[0]
-                n = book.cite(0, Support(True, best.p_answer or 0.0, best.candidate.start, best.candidate.end))
                 sentences = [x for x in sentences if not x.supported]
-                sentences.insert(0, AnswerSentence(f"“{best.text}”", (n,), True, best.p_answer or 0.0, "quoted verbatim"))
+                sentences.insert(0, _quoted(chosen[0], 0, book, "quoted verbatim"))
                 citations = book.citations
             elif gen is not None and misses_figure(query, [x.text for x in sentences if x.supported]):
                 sentences.append(AnswerSentence(MISSING_FIGURE_NOTE, (), True, 0.0, "note"))
@@ -370,6 +393,23 @@ DIFFER_NOTE = "The sources give different figures."
 MISSING_FIGURE_NOTE = "The documents do not give the figure asked for."
 
 
+def _renumber(draft, pool: list[Hit], hits: list[Hit]):
+    """A draft whose markers number `pool` (one part's prompt order), with its markers as
+    numbers of `hits` (which holds every hit of `pool`)."""
+    where = {h.chunk.id: n for n, h in enumerate(hits, start=1)}
+    return replace(draft, cited=[where[pool[n - 1].chunk.id] for n in draft.cited])
+
+
+def _quoted(evidence, hit_index: int, book: CitationBook, reason: str) -> AnswerSentence:
+    """Judged evidence quoted as an answer sentence, cited through `book` (whose hit `hit_index`
+    holds it); the quote starts where it names who is speaking (`quote_start`)."""
+    c = evidence.candidate
+    doc = book.documents[book.hits[hit_index].chunk.doc_id]
+    start = quote_start(doc, c.start, evidence.text)
+    n = book.cite(hit_index, Support(True, evidence.p_answer or 0.0, start, c.end))
+    return AnswerSentence(f"“{' '.join(doc.text[start:c.end].split())}”", (n,), True, evidence.p_answer or 0.0, reason)
+
+
 def _label(doc) -> str:
     return " · ".join(x for x in (doc.symbol, doc.date) if x) or " ".join(doc.title.split()[:6])
 
@@ -384,8 +424,6 @@ def _quote(c, hits: list[Hit], documents: dict) -> dict:
 
 def _span_hit(hit: Hit, c, doc) -> Hit:
     """The hit narrowed to one evidence sentence: citations then quote exactly that span."""
-    from dataclasses import replace
-
     return replace(hit, chunk=replace(hit.chunk, start=c.start, end=c.end, text=doc.text[c.start : c.end]))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -40,6 +41,15 @@ def eval_gate(home: Path, monkeypatch, *args: str) -> dict:
     assert out.exit_code == 0 and not gate["failed"], "\n".join(gate["failures"]) + "\n" + table
     result["run"] = json.loads(Path(result["run"]).read_text(encoding="utf-8"))
     return result
+
+
+def source_with(messages, needle: str) -> int:
+    """The number an answer prompt (its last user turn) gave to the source containing `needle`."""
+    user = messages[-1]["content"]
+    for m in re.finditer(r"^\[(\d+)\] .*?\n<<<\n(.*?)\n>>>", user, re.S | re.M):
+        if needle in m.group(2):
+            return int(m.group(1))
+    raise AssertionError(f"no source contains {needle!r}")
 
 
 def free_port() -> int:

@@ -19,6 +19,7 @@ from rag.ingest import ingest
 from rag.pipeline import Assistant
 from rag.prompt import REFUSAL, SYSTEM, answer_messages
 from rag.settings import Settings
+from conftest import source_with
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -29,15 +30,6 @@ def home(tmp_path_factory, real_embedder):
     home = tmp_path_factory.mktemp("home")
     ingest([ROOT / "docs_raw"], Settings(home=home), embedder=real_embedder, progress=False)
     return home
-
-
-def _source_with(messages, needle: str) -> int:
-    """The number the prompt gave to the source containing `needle`."""
-    user = messages[-1]["content"]
-    for m in re.finditer(r"^\[(\d+)\] .*?\n<<<\n(.*?)\n>>>", user, re.S | re.M):
-        if needle in m.group(2):
-            return int(m.group(1))
-    raise AssertionError(f"no source contains {needle!r}")
 
 
 def _assistant(home, real_embedder, reply, **settings):
@@ -56,7 +48,7 @@ QUESTION = "How many States Parties does the Trafficking in Persons Protocol hav
 
 def test_wrong_marker_repaired(home, real_embedder):
     def reply(messages):
-        right = _source_with(messages, "185 States Parties")
+        right = source_with(messages, "185 States Parties")
         wrong = 1 if right != 1 else 2
         return f"The Trafficking in Persons Protocol has 185 States Parties [{wrong}]."
 
@@ -73,7 +65,7 @@ def test_wrong_marker_repaired(home, real_embedder):
 
 def test_invented_number_removed(home, real_embedder):
     def reply(messages):
-        n = _source_with(messages, "185 States Parties")
+        n = source_with(messages, "185 States Parties")
         return (f"The Trafficking in Persons Protocol has 185 States Parties [{n}]. "
                 f"Its annual budget is $4.2 billion [{n}].")
 
@@ -96,9 +88,18 @@ def test_model_refusal_kept(home, real_embedder):
     assert ans.refused and ans.answer == REFUSAL and not ans.removed
 
 
+def test_a_cited_sentence_saying_the_source_leaves_it_out_is_a_refusal(home, real_embedder):
+    """The small model's other way of refusing: "X was not specified [1]" is about what the source
+    leaves out, not an answer, so it is not kept (nor counted as answering)."""
+    for reply in ("The budget of UNODC for 2026 was not specified [1].",
+                  "The passage does not specify UNODC's budget for 2026 [1]."):
+        ans = _assistant(home, real_embedder, reply).ask("What is UNODC's budget for 2026?")
+        assert ans.refused and ans.answer == REFUSAL and not ans.sentences, reply
+
+
 def test_marker_not_issued_is_dropped(home, real_embedder):
     def reply(messages):
-        n = _source_with(messages, "185 States Parties")
+        n = source_with(messages, "185 States Parties")
         return f"The Protocol now has 185 States Parties [{n}][9]."
 
     ans = _assistant(home, real_embedder, reply).ask(QUESTION)
@@ -109,7 +110,7 @@ def test_marker_not_issued_is_dropped(home, real_embedder):
 
 def test_flag_policy_keeps_and_marks_unsupported(home, real_embedder):
     def reply(messages):
-        n = _source_with(messages, "185 States Parties")
+        n = source_with(messages, "185 States Parties")
         return f"The Protocol has 185 States Parties [{n}]. It was signed by 300 States [{n}]."
 
     ans = _assistant(home, real_embedder, reply, unsupported="flag").ask(QUESTION)
@@ -189,8 +190,8 @@ def test_prompt_reads_the_best_sentences_within_the_word_budget(home, real_embed
     assert len(bodies) == shown >= 1 and sum(len(b.split()) for b in bodies) <= 40
     assert "185 States Parties" in user  # the best sentence is always read
     assert sorted(map(id, pool)) == sorted(map(id, hits)) and len(pool) == len(hits)
-    assert _source_with(msgs, "185 States Parties") <= shown
-    assert "185 States Parties" in pool[_source_with(msgs, "185 States Parties") - 1].chunk.text
+    assert source_with(msgs, "185 States Parties") <= shown
+    assert "185 States Parties" in pool[source_with(msgs, "185 States Parties") - 1].chunk.text
     # the worked examples come before the question, as earlier turns of the conversation
     assert [m["role"] for m in msgs[-3:]] == ["user", "assistant", "user"]
 
@@ -200,7 +201,7 @@ def test_true_sentence_without_the_asked_figure_becomes_the_refusal(home, real_e
     question = "How many convictions for trafficking were there last year?"
 
     def reply(messages):
-        n = _source_with(messages, "shockingly low")
+        n = source_with(messages, "shockingly low")
         return f"The number of convictions for these crimes remains shockingly low [{n}]."
 
     ans = _assistant(home, real_embedder, reply, llm_context_words=200).ask(question)
@@ -217,7 +218,7 @@ def test_figure_from_the_question_may_be_repeated(home, real_embedder):
     question = "Which country's delegate spoke on behalf of the Pacific Islands Forum at the 2025 high-level meeting?"
 
     def reply(messages):
-        n = _source_with(messages, "on behalf of the Pacific Islands Forum")
+        n = source_with(messages, "on behalf of the Pacific Islands Forum")
         return (f"At the 2025 high-level meeting, the Solomon Islands' delegate, on behalf of the Pacific Islands "
                 f"Forum, said the expanse of oceans between the group's countries forms a strategic corridor that "
                 f"human traffickers are increasingly exploiting [{n}].")
@@ -241,39 +242,32 @@ def test_fallback_quotes_from_every_retrieved_passage(home, real_embedder):
         "a quote should come from beyond the first passage, or this test checks nothing"
 
 
-def test_a_cited_restatement_of_the_question_is_removed(home, real_embedder):
-    """Seen in the eval: asked who said a quoted sentence, the model wrote the quotation back with
-    a citation: true, cited, and no answer. It is removed, and nothing else left means a refusal."""
-    question = 'Who said "The problem is not AI, it\'s the humans behind it"?'
-
-    def reply(messages):
-        n = _source_with(messages, "humans behind it")
-        return f"The problem is not AI, it's the humans behind it [{n}]."
-
-    ans = _assistant(home, real_embedder, reply, llm_context_words=400).ask(question)
+@pytest.mark.parametrize("question, needle, written, reason", [
+    # asked who said a quoted sentence, the model wrote the quotation back with a citation
+    ('Who said "The problem is not AI, it\'s the humans behind it"?', "humans behind it",
+     "The problem is not AI, it's the humans behind it [{n}].", "restates the question"),
+    # asked whom Colin Ward represents, it answered with another speaker's title
+    ("Which organization does panellist Colin Ward represent?", "Karin Herrera",
+     "Karin Herrera, Vice-President of Guatemala [{n}].", "shares nothing with the question"),
+], ids=["restates", "off-topic"])
+def test_a_true_cited_sentence_that_is_no_answer_is_removed(home, real_embedder, question, needle, written, reason):
+    """Seen in the eval: true, correctly cited, and no answer to what was asked. It is removed,
+    and nothing else left means a refusal."""
+    ans = _assistant(home, real_embedder, lambda m: written.format(n=source_with(m, needle)),
+                     llm_context_words=400).ask(question)
     assert ans.refused and not ans.citations
     [gone] = ans.removed
-    assert "restates the question" in gone.reason
+    assert reason in gone.reason
 
 
-def test_true_sentence_about_something_else_is_not_an_answer(home, real_embedder):
-    """Seen in the eval: asked whom Colin Ward represents, the model answered with another
-    speaker's title, true and correctly cited. It shares nothing with the question."""
-    question = "Which organization does panellist Colin Ward represent?"
-
-    def reply(messages):
-        n = _source_with(messages, "Karin Herrera")
-        return f"Karin Herrera, Vice-President of Guatemala [{n}]."
-
-    ans = _assistant(home, real_embedder, reply, llm_context_words=400).ask(question)
-    assert ans.refused and not ans.citations
-    [gone] = ans.removed
-    assert "shares nothing with the question" in gone.reason
-
+def test_a_short_answer_sharing_nothing_but_its_evidence_with_the_question_stays(home, real_embedder):
+    """The off-topic rule reads the cited evidence too: "Marinus Analytics [n]" names nothing of
+    the question, but the sentence it cites is about Colin Ward."""
     def right(messages):
-        return f"Marinus Analytics [{_source_with(messages, 'Marinus Analytics')}]."
+        return f"Marinus Analytics [{source_with(messages, 'Marinus Analytics')}]."
 
-    ans = _assistant(home, real_embedder, right, llm_context_words=400).ask(question)
+    ans = _assistant(home, real_embedder, right, llm_context_words=400).ask(
+        "Which organization does panellist Colin Ward represent?")
     assert not ans.refused and "Marinus Analytics" in ans.citations[0].quote
 
 
