@@ -139,7 +139,9 @@ class Assistant:
                     shown += seen
                     found = parse(raws[-1], n_shown)
                     if len(asked) > 1:  # the part's source numbers, as numbers of the pool of all parts' hits
-                        found = [_renumber(d, part_pool, pool) for d in found]
+                        # a part answered with an earlier part's very sentence is not answered
+                        said = {d.text for d in drafts}
+                        found = [_renumber(d, part_pool, pool) for d in found if d.text not in said]
                     drafts += found
                     origin += [i] * len(found)
                 raw = "\n".join(raws)

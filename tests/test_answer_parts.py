@@ -84,3 +84,12 @@ def test_a_part_without_a_supported_answer_is_said_to_be_missing(home, real_embe
     assert any("number 45 not in the passage" in r.reason for r in ans.removed)
     assert ans.answer.endswith("The documents do not say: by how much has the number of children among detected "
                                "victims increased since 2019?")
+
+
+@pytest.mark.slow
+def test_a_part_answered_with_an_earlier_part_s_sentence_is_missing(home, real_embedder):
+    """Seen on SciFact: asked for a figure in 2000 and one in 2010, the model gave the 2000 figure
+    for both parts. The repeat is not an answer to the second part."""
+    ans, _ = _answer(home, real_embedder, "The Protocol has 185 States Parties [1].")
+    assert [s.text for s in ans.sentences if s.citations] == ["The Protocol has 185 States Parties."]
+    assert "The documents do not say: by how much" in ans.answer
