@@ -126,7 +126,8 @@ class Assistant:
                         if i:
                             yield {"event": "token", "text": " "}
                         own = self.retriever.search(part_query(part, query), k, flt)
-                        pool = pool + [h for h in own if h.chunk.id not in {x.chunk.id for x in pool}]
+                        known = {h.chunk.id for h in pool}
+                        pool = pool + [h for h in own if h.chunk.id not in known]
                         msgs, part_pool, n_shown, seen = self._prompt_and_context(
                             part_question(query, part), own,
                             rank_sentences(part, own[: self.settings.llm_sources], documents, self.embedder))
@@ -141,7 +142,8 @@ class Assistant:
                     if len(asked) > 1:  # the part's source numbers, as numbers of the pool of all parts' hits
                         # a part answered with an earlier part's very sentence is not answered
                         said = {d.text for d in drafts}
-                        found = [_renumber(d, part_pool, pool) for d in found if d.text not in said]
+                        where = {h.chunk.id: n for n, h in enumerate(pool, start=1)}
+                        found = [_renumber(d, part_pool, where) for d in found if d.text not in said]
                     drafts += found
                     origin += [i] * len(found)
                 raw = "\n".join(raws)
@@ -395,10 +397,9 @@ DIFFER_NOTE = "The sources give different figures."
 MISSING_FIGURE_NOTE = "The documents do not give the figure asked for."
 
 
-def _renumber(draft, pool: list[Hit], hits: list[Hit]):
-    """A draft whose markers number `pool` (one part's prompt order), with its markers as
-    numbers of `hits` (which holds every hit of `pool`)."""
-    where = {h.chunk.id: n for n, h in enumerate(hits, start=1)}
+def _renumber(draft, pool: list[Hit], where: dict[str, int]):
+    """A draft whose markers number `pool` (one part's prompt order), with its markers as the
+    numbers `where` gives each chunk id (its place among all parts' hits)."""
     return replace(draft, cited=[where[pool[n - 1].chunk.id] for n in draft.cited])
 
 

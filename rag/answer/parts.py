@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import re
 
+from rag.answer.relevance import WH_WORDS
+
 MAX_PARTS = 3
 MIN_WORDS = 3  # "In which year?" is a part; "and how" alone is not
 
-_WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
 _PREP = r"(?:in|on|at|from|between|for|by|since|during|to|of|with|after|before|under|until)"
-_SPLIT = re.compile(rf"(?:,\s*|\s+)(?:and|but)\s+(?=(?:{_PREP}\s+)?{_WH}\b)", re.I)
+_SPLIT = re.compile(rf"(?:,\s*|\s+)(?:and|but)\s+(?=(?:{_PREP}\s+)?{WH_WORDS}\b)", re.I)
 
 
 def question_parts(question: str) -> list[str]:

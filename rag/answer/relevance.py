@@ -7,8 +7,9 @@ convictions "remain shockingly low"; asked which organization a panellist repres
 answers with another speaker's title. Two deterministic checks:
 
 - A question asking for a figure (how many, how much, what percentage, which year, on what
-  date, what is the budget, what relapse rate, what daily dose...) is answered only by a sentence stating one, in digits or in words
-  ("a third", "two million"; not "thousands"); an answer with none is a refusal (both modes).
+  date, what is the budget, what relapse rate, what daily dose...) is answered only by a
+  sentence stating one, in digits or in words ("a third", "two million"; not "thousands"); an
+  answer with none is a refusal (both modes).
 - A sentence that shares no content word with the question, neither in itself nor in the window
   it cites, is off the question and removed: "1999 [1]" passes when its source is about the
   question, "Karin Herrera, Vice-President of Guatemala [2]" does not when it asks about Colin Ward.
@@ -79,7 +80,8 @@ def off_topic(question: str, sentence: str, evidence: list[str]) -> bool:
 
 OFF_TOPIC = "shares nothing with the question: not an answer to it"
 
-_WH = re.compile(r"\b(?:who|whom|whose|what|which|when|where|how|why)\b", re.I)
+WH_WORDS = r"(?:who|whom|whose|what|which|when|where|how|why)"  # the words that ask (rag/answer/parts.py too)
+_WH = re.compile(rf"\b{WH_WORDS}\b", re.I)
 
 
 def restates(question: str, sentence: str) -> bool:
