@@ -94,7 +94,8 @@ def test_a_cited_sentence_saying_the_source_leaves_it_out_is_a_refusal(home, rea
     for reply in ("The budget of UNODC for 2026 was not specified [1].",
                   "The passage does not specify UNODC's budget for 2026 [1]."):
         ans = _assistant(home, real_embedder, reply).ask("What is UNODC's budget for 2026?")
-        assert ans.refused and ans.answer == REFUSAL and not ans.sentences, reply
+        # dropped as a refusal before verification: not verified, so not among the removed either
+        assert ans.refused and ans.answer == REFUSAL and not ans.sentences and not ans.removed, reply
 
 
 def test_marker_not_issued_is_dropped(home, real_embedder):
