@@ -281,3 +281,47 @@ def test_hnsw_search_with_filters_matches_exact(db_url, corpus_copy, hash_embedd
     assert len(ids) == 2  # the graph scan went on past the other documents' rows
     assert {g_index.chunks[int(i)].source.rsplit("/", 1)[-1] for i in ids} == {
         "cross-regional-statement-technology-trafficking.txt"}
+
+
+def test_lexical_postings_rank_like_the_tsvectors_and_follow_deletions(db_url, corpus_copy, hash_embedder):
+    """BM25 from the postings table equals BM25 from each chunk's tsvector (the format-1 way), through
+    an update, a deletion and garbage collection; a format-1 database is read the old way until a
+    writer opens it, which fills its postings in."""
+    s = Settings(store_url=db_url, keep_versions=1)
+    ingest([corpus_copy], s, embedder=hash_embedder, progress=False)
+    target = corpus_copy / "SG-SM-22926-secretary-general-remarks.txt"
+    target.write_text(target.read_text() + "\n\nA closing paragraph about maritime trafficking routes in 2026.\n")
+    (corpus_copy / "hearing-summary-2025-06-30.txt").unlink()
+    ingest([corpus_copy], s, embedder=hash_embedder, progress=False)
+    store = open_store(s)
+    queries = [QUESTION, "maritime trafficking routes", "forced criminality online scam compounds",
+               "Sweden purchase of sexual services", "political declaration co-facilitators"]
+
+    def rankings(index):
+        out = []
+        for q in queries:
+            ids, scores = index.lexical(q, 20)
+            out.append((list(ids), [round(float(x), 4) for x in scores]))
+        return out
+
+    index = store.load()
+    assert index.postings
+    by_postings = rankings(index)
+    index.postings = False
+    assert rankings(index) == by_postings and all(ids for ids, _ in by_postings)
+    assert store.load().lexical("maritime", 5)[0].size  # the new paragraph is found
+    # garbage collection left no postings of deleted chunk rows, and every row has its postings
+    orphans, missing = store.fetch(
+        "SELECT (SELECT count(*) FROM rag.postings p WHERE NOT EXISTS "
+        "        (SELECT 1 FROM rag.chunks c WHERE c.rid = p.rid)),"
+        "       (SELECT count(*) FROM rag.chunks c WHERE NOT EXISTS "
+        "        (SELECT 1 FROM rag.postings p WHERE p.rid = c.rid))")[0]
+    assert (orphans, missing) == (0, 0)
+
+    # a database written before the postings table existed
+    store._reader().execute("TRUNCATE rag.postings; UPDATE rag.meta SET format = 1")
+    old = open_store(s).load()
+    assert not old.postings and rankings(old) == by_postings
+    ingest([corpus_copy], s, embedder=hash_embedder, progress=False)  # a writer opens it: filled in
+    upgraded = open_store(s).load()
+    assert upgraded.postings and rankings(upgraded) == by_postings

@@ -8,6 +8,9 @@ Tables in schema `settings.store_schema` (default `rag`):
     chunks     one row per chunk and version range: offsets, paragraph, text, the text the lexical
                side indexes (`body`, with its tsvector `tsv`), and the embedding (pgvector)
     terms      how many live chunks hold each lexeme (the IDF of the lexical ranking)
+    postings   (lexeme, chunk row, term frequency) for every chunk row: the lexical side's inverted
+               list, so a query reads only its own terms' rows (format 2; a format-1 database is
+               filled in from the chunks' tsvectors the first time a writer opens it)
 
 Rows are versioned like MVCC: a row is part of version V when `added_in <= V` and it was not
 removed by V (`removed_in IS NULL OR removed_in > V`). An ingest writes version V+1 in ONE
@@ -20,7 +23,7 @@ server when the writer's connection ends, however it ends.
 Dense search: pgvector HNSW (inner product on unit vectors = cosine), exact below
 `approx_threshold` chunks like the directory store. Lexical search: PostgreSQL full text (the
 `english` configuration: Snowball stemming and stopwords, a GIN index) ranked by BM25 computed
-in SQL from the lexemes' frequencies in the chunk and `terms`. Reads go to RAG_STORE_READ_URL
+in SQL from `postings` and `terms`. Reads go to RAG_STORE_READ_URL
 (a streaming standby) when it is set, writes always to RAG_STORE_URL.
 """
 
@@ -43,7 +46,7 @@ from rag.lexical import _WORD, _stopwords, tokenize
 from rag.settings import Settings
 from rag.types import Chunk, Document, SearchFilter
 
-FORMAT = 1
+FORMAT = 2  # 2: the postings table
 _BM25_K1, _BM25_B = 1.2, 0.75  # the same constants as the directory store's bm25s
 _BULK_ROWS = 5_000  # a first build of at least this many chunks builds the HNSW graph after loading
 _CHUNK_CACHE = 20_000
@@ -202,6 +205,7 @@ class PostgresStore:
             d = Document.from_dict(data)
             documents[d.id] = d
         index = PgIndex(self, name, manifest, documents)
+        index.postings = self.fetch(f"SELECT format FROM {self._t('meta')}")[0][0] >= 2
         if verify_all:
             self.check(name)
         return index
@@ -233,6 +237,7 @@ class PostgresStore:
                     raise IndexBusy(f"Another ingest is writing the index at {self.location}. Wait for it to "
                                     "finish, then run the command again.")
                 time.sleep(0.2)
+            self._upgrade(conn)
             self._writer = conn
             yield
         finally:
@@ -269,10 +274,27 @@ class PostgresStore:
                     source text NOT NULL, title text, date text, symbol text, data jsonb NOT NULL,
                     PRIMARY KEY (id, added_in));
                 CREATE TABLE IF NOT EXISTS {s}.terms (term text PRIMARY KEY, ndoc bigint NOT NULL);
-            """)
+            """ + _postings_ddl(s))
             conn.execute(f"INSERT INTO {s}.meta (format, current, dimension) VALUES (%s, NULL, %s) "
                          "ON CONFLICT (one) DO NOTHING", (FORMAT, dim))
             conn.execute(self._chunks_ddl(dim, if_not_exists=True))
+        self._upgrade(conn)
+
+    def _upgrade(self, conn) -> None:
+        """Bring a database written by an earlier format up to this one, in one transaction (readers
+        keep reading it the old way until it commits). Format 1 had no postings table: it is filled
+        from every chunk row's tsvector, all kept versions."""
+        s = self.schema
+        if conn.execute("SELECT to_regclass(%s)", (f"{s}.meta",)).fetchone()[0] is None:
+            return  # a new database: _ensure_schema creates it at this format
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"rag-schema:{s}",))
+            row = conn.execute(f"SELECT format FROM {s}.meta").fetchone()
+            if row is None or row[0] >= FORMAT:
+                return
+            conn.execute(_postings_ddl(s))
+            conn.execute(f"INSERT INTO {s}.postings (term, rid, tf) {_postings_of(s, 'true')} ON CONFLICT DO NOTHING")
+            conn.execute(f"UPDATE {s}.meta SET format = %s", (FORMAT,))
 
     def _chunks_ddl(self, dim: int, if_not_exists: bool) -> str:
         s, ine = self.schema, "IF NOT EXISTS " if if_not_exists else ""
@@ -315,7 +337,7 @@ class PostgresStore:
                                          f"these are {dim}. Run: rag ingest --rebuild PATH...")
                     # another embedding size: new tables, in this same transaction (readers wait for it)
                     conn.execute(f"DROP TABLE {s}.chunks")
-                    conn.execute(f"TRUNCATE {s}.documents, {s}.terms")
+                    conn.execute(f"TRUNCATE {s}.documents, {s}.terms, {s}.postings")
                     conn.execute(f"UPDATE {s}.meta SET dimension = %s", (dim,))
                     conn.execute(self._chunks_ddl(dim, if_not_exists=False))
                 last = conn.execute(f"SELECT coalesce(max(version), 0) FROM {s}.versions").fetchone()[0]
@@ -343,6 +365,7 @@ class PostgresStore:
                     conn.execute(f"CREATE INDEX chunks_hnsw ON {s}.chunks USING hnsw (embedding vector_ip_ops) "
                                  f"WITH (m = {int(self.settings.hnsw_m)}, "
                                  f"ef_construction = {int(self.settings.hnsw_ef_construction)})")
+                conn.execute(f"INSERT INTO {s}.postings (term, rid, tf) {_postings_of(s, f'c.added_in = {v}')}")
                 # lexeme document frequencies of the live version (the lexical side's IDF)
                 conn.execute(f"INSERT INTO {s}.terms (term, ndoc) SELECT word, ndoc FROM "
                              f"ts_stat('SELECT tsv FROM {s}.chunks WHERE added_in = {v}') "
@@ -418,9 +441,25 @@ class PostgresStore:
         oldest = v - self.settings.keep_versions + 1
         s = self.schema
         with conn.transaction():
+            conn.execute(f"DELETE FROM {s}.postings p USING {s}.chunks c WHERE p.rid = c.rid "
+                         "AND c.removed_in IS NOT NULL AND c.removed_in <= %s", (oldest,))
             conn.execute(f"DELETE FROM {s}.chunks WHERE removed_in IS NOT NULL AND removed_in <= %s", (oldest,))
             conn.execute(f"DELETE FROM {s}.documents WHERE removed_in IS NOT NULL AND removed_in <= %s", (oldest,))
             conn.execute(f"DELETE FROM {s}.versions WHERE version < %s", (oldest,))
+
+
+def _postings_ddl(s: str) -> str:
+    return f"""
+        CREATE TABLE IF NOT EXISTS {s}.postings (
+            term text NOT NULL, rid bigint NOT NULL, tf int NOT NULL, PRIMARY KEY (term, rid));
+        CREATE INDEX IF NOT EXISTS postings_rid ON {s}.postings (rid);"""
+
+
+def _postings_of(schema: str, where: str) -> str:
+    """SELECT (term, rid, tf) for the chunk rows `c` matching `where`, from their tsvectors (tf: the
+    lexeme's positions, as PostgreSQL counts them)."""
+    return (f"SELECT u.lexeme, c.rid, cardinality(u.positions) FROM {schema}.chunks c, unnest(c.tsv) u "
+            f"WHERE {where}")
 
 
 def _name(v: int) -> str:
@@ -493,6 +532,7 @@ class PgIndex:
         self.chunks = _Chunks(self)
         self._cache: OrderedDict[int, Chunk] = OrderedDict()
         self._lock = threading.Lock()
+        self.postings = True  # False on a format-1 database no writer has opened since (no postings yet)
 
     @property
     def path(self):
@@ -533,7 +573,8 @@ class PgIndex:
         return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.float32))
 
     def lexical(self, query: str, k: int, mask=None) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 over PostgreSQL full text: idf from `terms`, term frequency and length from the tsvector."""
+        """BM25 over PostgreSQL full text: idf from `terms`, term frequency from `postings` (or, on a
+        format-1 database, from each matching chunk's tsvector), length from the chunk row."""
         stop = _stopwords()
         words = sorted({w for w in _WORD.findall(query.lower()) if w not in stop})
         if not words or (mask is not None and len(mask) == 0):
@@ -546,22 +587,30 @@ class PgIndex:
         params |= {"tsq": " | ".join(words), "words": " ".join(words), "n": n, "avgdl": avgdl, "k": int(k),
                    "k1": _BM25_K1, "b": _BM25_B}
         s = self.store.schema
+        if self.postings:  # read only the query terms' postings
+            matches = f"""
+            m AS (
+                SELECT p.rid, p.tf, c.nterms, q.idf FROM q
+                JOIN {s}.postings p ON p.term = q.term
+                JOIN {s}.chunks c ON c.rid = p.rid
+                WHERE {where})"""
+        else:  # every lexeme of every chunk that holds a query term
+            matches = f"""
+            m AS (
+                SELECT c.rid, u.tf, c.nterms, q.idf FROM {s}.chunks c
+                CROSS JOIN LATERAL (SELECT lexeme, cardinality(positions) AS tf FROM unnest(c.tsv)) u
+                JOIN q ON q.term = u.lexeme
+                WHERE c.tsv @@ to_tsquery('english', %(tsq)s) AND {where})"""
         sql = f"""
             WITH q AS (
                 SELECT t.term, ln(1 + (%(n)s - t.ndoc + 0.5) / (t.ndoc + 0.5)) AS idf
                 FROM {s}.terms t
-                WHERE t.term = ANY(tsvector_to_array(to_tsvector('english', %(words)s)))),
-            cand AS (
-                SELECT c.rid, c.tsv, c.nterms FROM {s}.chunks c
-                WHERE c.tsv @@ to_tsquery('english', %(tsq)s) AND {where})
-            SELECT cand.rid,
-                   sum(q.idf * u.tf * (%(k1)s + 1)
-                       / (u.tf + %(k1)s * (1 - %(b)s + %(b)s * cand.nterms / %(avgdl)s))) AS score
-            FROM cand
-            CROSS JOIN LATERAL (SELECT lexeme, cardinality(positions) AS tf FROM unnest(cand.tsv)) u
-            JOIN q ON q.term = u.lexeme
-            GROUP BY cand.rid
-            ORDER BY score DESC, cand.rid
+                WHERE t.term = ANY(tsvector_to_array(to_tsvector('english', %(words)s)))),{matches}
+            SELECT m.rid, sum(m.idf * m.tf * (%(k1)s + 1)
+                              / (m.tf + %(k1)s * (1 - %(b)s + %(b)s * m.nterms / %(avgdl)s))) AS score
+            FROM m
+            GROUP BY m.rid
+            ORDER BY score DESC, m.rid
             LIMIT %(k)s"""
         rows = self.store.fetch(sql, params)
         return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.float32))
