@@ -100,9 +100,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="vectors (default 1,000,000)")
     ap.add_argument("--queries", type=int, default=200, help="SciFact queries searched (default 200)")
-    ap.add_argument("--ef", default="40,64,128,256", help="efSearch values (default 40,64,128,256)")
+    ap.add_argument("--ef", default="40,64,128,256,512", help="efSearch values (default 40,64,128,256,512)")
     ap.add_argument("--noise", type=float, default=0.5, help="noise scale s (default 0.5)")
     ap.add_argument("--stores", default="directory,postgresql", help="which stores (default both)")
+    ap.add_argument("--pg-shared-buffers", default="6GB",
+                    help="PostgreSQL shared_buffers (default 6GB: the 1M table and its HNSW index, ~2 GB each, "
+                         "stay in PostgreSQL's own cache, as pgvector's docs advise for HNSW)")
     ap.add_argument("--base", type=int, default=0,
                     help="embed only the first N SciFact abstracts as the base (one vector each) instead of "
                          "the cached full SciFact chunk index (default 0: the full index)")
@@ -166,7 +169,8 @@ def main() -> None:
                                         efs, log)
 
     if "postgresql" in stores:
-        cluster = PgCluster().init().start("fsync=on", "full_page_writes=on", "shared_buffers=2GB",
+        cluster = PgCluster().init().start("fsync=on", "full_page_writes=on",
+                                           f"shared_buffers={args.pg_shared_buffers}",
                                            "max_parallel_maintenance_workers=1")
         try:
             url = cluster.create_database("hnsw")
