@@ -8,7 +8,7 @@ Tables in schema `settings.store_schema` (default `rag`):
     chunks     one row per chunk and version range: offsets, paragraph, text, the text the lexical
                side indexes (`body`, with its tsvector `tsv`), and the embedding (pgvector)
     terms      how many live chunks hold each lexeme (the IDF of the lexical ranking)
-    postings   (lexeme, chunk row, term frequency) for every chunk row: the lexical side's inverted
+    postings   (lexeme, chunk row, its document, term frequency) for every chunk row: the lexical side's inverted
                list, so a query reads only its own terms' rows (format 2; a format-1 database is
                filled in from the chunks' tsvectors the first time a writer opens it)
 
@@ -293,7 +293,7 @@ class PostgresStore:
             if row is None or row[0] >= FORMAT:
                 return
             conn.execute(_postings_ddl(s))
-            conn.execute(f"INSERT INTO {s}.postings (term, rid, tf) {_postings_of(s, 'true')} ON CONFLICT DO NOTHING")
+            conn.execute(f"INSERT INTO {s}.postings (term, rid, doc_id, tf) {_postings_of(s, 'true')} ON CONFLICT DO NOTHING")
             conn.execute(f"UPDATE {s}.meta SET format = %s", (FORMAT,))
 
     def _chunks_ddl(self, dim: int, if_not_exists: bool) -> str:
@@ -365,7 +365,7 @@ class PostgresStore:
                     conn.execute(f"CREATE INDEX chunks_hnsw ON {s}.chunks USING hnsw (embedding vector_ip_ops) "
                                  f"WITH (m = {int(self.settings.hnsw_m)}, "
                                  f"ef_construction = {int(self.settings.hnsw_ef_construction)})")
-                conn.execute(f"INSERT INTO {s}.postings (term, rid, tf) {_postings_of(s, f'c.added_in = {v}')}")
+                conn.execute(f"INSERT INTO {s}.postings (term, rid, doc_id, tf) {_postings_of(s, f'c.added_in = {v}')}")
                 # lexeme document frequencies of the live version (the lexical side's IDF)
                 conn.execute(f"INSERT INTO {s}.terms (term, ndoc) SELECT word, ndoc FROM "
                              f"ts_stat('SELECT tsv FROM {s}.chunks WHERE added_in = {v}') "
@@ -441,7 +441,7 @@ class PostgresStore:
         oldest = v - self.settings.keep_versions + 1
         s = self.schema
         with conn.transaction():
-            conn.execute(f"DELETE FROM {s}.postings p USING {s}.chunks c WHERE p.rid = c.rid "
+            conn.execute(f"DELETE FROM {s}.postings p USING {s}.chunks c WHERE p.rid = c.rid AND p.doc_id = c.doc_id "
                          "AND c.removed_in IS NOT NULL AND c.removed_in <= %s", (oldest,))
             conn.execute(f"DELETE FROM {s}.chunks WHERE removed_in IS NOT NULL AND removed_in <= %s", (oldest,))
             conn.execute(f"DELETE FROM {s}.documents WHERE removed_in IS NOT NULL AND removed_in <= %s", (oldest,))
@@ -451,14 +451,16 @@ class PostgresStore:
 def _postings_ddl(s: str) -> str:
     return f"""
         CREATE TABLE IF NOT EXISTS {s}.postings (
-            term text NOT NULL, rid bigint NOT NULL, tf int NOT NULL, PRIMARY KEY (term, rid));
+            term text NOT NULL, rid bigint NOT NULL, doc_id text NOT NULL, tf int NOT NULL,
+            PRIMARY KEY (term, rid));
         CREATE INDEX IF NOT EXISTS postings_rid ON {s}.postings (rid);"""
 
 
 def _postings_of(schema: str, where: str) -> str:
-    """SELECT (term, rid, tf) for the chunk rows `c` matching `where`, from their tsvectors (tf: the
-    lexeme's positions, as PostgreSQL counts them)."""
-    return (f"SELECT u.lexeme, c.rid, cardinality(u.positions) FROM {schema}.chunks c, unnest(c.tsv) u "
+    """SELECT (term, rid, doc_id, tf) for the chunk rows `c` matching `where`, from their tsvectors
+    (tf: the lexeme's positions, as PostgreSQL counts them). `doc_id` lets a sharded database keep a
+    chunk's postings on its shard (README, "Past one machine")."""
+    return (f"SELECT u.lexeme, c.rid, c.doc_id, cardinality(u.positions) FROM {schema}.chunks c, unnest(c.tsv) u "
             f"WHERE {where}")
 
 
@@ -592,7 +594,7 @@ class PgIndex:
             m AS (
                 SELECT p.rid, p.tf, c.nterms, q.idf FROM q
                 JOIN {s}.postings p ON p.term = q.term
-                JOIN {s}.chunks c ON c.rid = p.rid
+                JOIN {s}.chunks c ON c.rid = p.rid AND c.doc_id = p.doc_id
                 WHERE {where})"""
         else:  # every lexeme of every chunk that holds a query term
             matches = f"""
