@@ -183,7 +183,8 @@ def test_first_start_indexes_docs_raw(app, page):
     open_page(page, "Corpus")
     table = page.get_by_test_id("stDataFrame")
     table.wait_for()
-    assert page.get_by_text(re.compile(r"^5 documents, \d+ chunks")).is_visible()
+    # waits for the corpus summary (redrawn after the page or the index changes); a bare is_visible() raced it
+    page.get_by_text(re.compile(r"^5 documents, \d+ chunks")).wait_for(timeout=SLOW_MS)
     page.get_by_test_id("stSelectbox").click()  # the table is a canvas: read the titles from "Remove"
     options = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
@@ -289,7 +290,8 @@ def test_upload_then_ask_about_it(app, page, tmp_path):
     page.get_by_role("button", name="Remove from the index").click()
     page.get_by_text(re.compile(r"^Removed .*Zorblatt_memo_draft\.md")).wait_for(timeout=SLOW_MS)
     assert not (app.home / "uploads" / "Zorblatt_memo_draft.md").exists()
-    assert page.get_by_text(re.compile(r"^5 documents, \d+ chunks")).is_visible()
+    # waits for the corpus summary (redrawn after the page or the index changes); a bare is_visible() raced it
+    page.get_by_text(re.compile(r"^5 documents, \d+ chunks")).wait_for(timeout=SLOW_MS)
 
 
 def _download(page, label: str) -> bytes:
