@@ -22,7 +22,7 @@ server when the writer's connection ends, however it ends.
 
 Dense search: pgvector HNSW (inner product on unit vectors = cosine), exact below
 `approx_threshold` chunks like the directory store. Lexical search: PostgreSQL full text (the
-`english` configuration: Snowball stemming and stopwords, a GIN index) ranked by BM25 computed
+`english` configuration: Snowball stemming and stopwords) ranked by BM25 computed
 in SQL from `postings` and `terms`. Reads go to RAG_STORE_READ_URL
 (a streaming standby) when it is set, writes always to RAG_STORE_URL.
 """
@@ -204,8 +204,8 @@ class PostgresStore:
                                   {"v": v}):
             d = Document.from_dict(data)
             documents[d.id] = d
-        index = PgIndex(self, name, manifest, documents)
-        index.postings = self.fetch(f"SELECT format FROM {self._t('meta')}")[0][0] >= 2
+        postings = self.fetch(f"SELECT format FROM {self._t('meta')}")[0][0] >= 2
+        index = PgIndex(self, name, manifest, documents, postings=postings)
         if verify_all:
             self.check(name)
         return index
@@ -294,6 +294,7 @@ class PostgresStore:
                 return
             conn.execute(_postings_ddl(s))
             conn.execute(f"INSERT INTO {s}.postings (term, rid, doc_id, tf) {_postings_of(s, 'true')} ON CONFLICT DO NOTHING")
+            conn.execute(f"DROP INDEX IF EXISTS {s}.chunks_tsv")  # format 1's full-text index: postings replace it
             conn.execute(f"UPDATE {s}.meta SET format = %s", (FORMAT,))
 
     def _chunks_ddl(self, dim: int, if_not_exists: bool) -> str:
@@ -310,7 +311,6 @@ class PostgresStore:
                 embedding vector({int(dim)}) NOT NULL);
             CREATE INDEX {ine}chunks_doc ON {s}.chunks (doc_id);
             CREATE INDEX {ine}chunks_live ON {s}.chunks (removed_in);
-            CREATE INDEX {ine}chunks_tsv ON {s}.chunks USING gin (tsv);
             CREATE INDEX {ine}chunks_hnsw ON {s}.chunks USING hnsw (embedding vector_ip_ops)
                 WITH (m = {int(self.settings.hnsw_m)}, ef_construction = {int(self.settings.hnsw_ef_construction)});
         """
@@ -525,7 +525,8 @@ class _Chunks(Sequence):
 class PgIndex:
     """One version of the PostgreSQL index: documents in memory, chunks and vectors in the database."""
 
-    def __init__(self, store: PostgresStore, version: str, manifest: dict, documents: dict[str, Document]):
+    def __init__(self, store: PostgresStore, version: str, manifest: dict, documents: dict[str, Document],
+                 postings: bool = True):
         self.store = store
         self.version = version
         self.number = _number(version)
@@ -534,7 +535,7 @@ class PgIndex:
         self.chunks = _Chunks(self)
         self._cache: OrderedDict[int, Chunk] = OrderedDict()
         self._lock = threading.Lock()
-        self.postings = True  # False on a format-1 database no writer has opened since (no postings yet)
+        self.postings = postings  # False on a format-1 database no writer has opened since (no postings yet)
 
     @property
     def path(self):
