@@ -120,6 +120,22 @@ def test_settings_change_forces_rebuild_with_message(corpus_copy, hash_embedder)
     assert idx.manifest["fingerprint"] == Settings(chunk_tokens=96).index_fingerprint()
 
 
+def test_hnsw_search_breadth_is_read_at_load_not_frozen_at_ingest(corpus_copy, hash_embedder):
+    """RAG_HNSW_EF_SEARCH changes recall and speed only: a changed value takes effect at the next
+    load (as on PostgreSQL, where it is SET per search), without a rebuild."""
+    from rag.index import DirectoryStore
+
+    built = Settings(approx_threshold=10, hnsw_ef_search=64)
+    report = ingest([corpus_copy], built, embedder=hash_embedder, progress=False)
+    assert Index.load(built).manifest["index_kind"] == "hnsw"
+    assert Index.load(built).vectors.hnsw.efSearch == 64
+    later = Settings(approx_threshold=10, hnsw_ef_search=300)
+    assert Index.load(later).vectors.hnsw.efSearch == 300
+    assert DirectoryStore(later).load().vectors.hnsw.efSearch == 300
+    again = ingest([corpus_copy], later, embedder=hash_embedder, progress=False)
+    assert not again.changed and not again.rebuild_reason and again.version == report.version
+
+
 def test_corrupt_index_file_detected(corpus_copy, hash_embedder):
     s = Settings()
     ingest([corpus_copy], s, embedder=hash_embedder, progress=False)

@@ -91,10 +91,12 @@ class Index:
 
             return open_store(settings).load(verify_all=verify_all)
         version = IndexDir(settings.index_dir).require_current()
-        return cls.load_version(version, verify_all=verify_all)
+        return cls.load_version(version, verify_all=verify_all, ef_search=settings.hnsw_ef_search)
 
     @classmethod
-    def load_version(cls, version: Path, verify_all: bool = False) -> "Index":
+    def load_version(cls, version: Path, verify_all: bool = False, ef_search: int | None = None) -> "Index":
+        """One version of a directory store; `ef_search` is the HNSW search breadth (the settings'
+        `hnsw_ef_search`; None: the one recorded when the version was built)."""
         manifest = read_manifest(version)
         verify(version, manifest, full=verify_all)
         try:
@@ -115,7 +117,7 @@ class Index:
         if vectors.ntotal != len(chunks):
             raise IndexCorrupt(str(version), f"{vectors.ntotal} vectors for {len(chunks)} chunks")
         if hasattr(vectors, "hnsw"):
-            vectors.hnsw.efSearch = manifest.get("settings", {}).get("hnsw_ef_search", 128)
+            vectors.hnsw.efSearch = ef_search or manifest.get("settings", {}).get("hnsw_ef_search", 128)
         bm25 = BM25Index.load(version / "bm25")
         return cls(version, manifest, documents, chunks, vectors, bm25)
 
@@ -238,7 +240,7 @@ class DirectoryStore:
 
     def load(self, version: str | None = None, *, verify_all: bool = False, check_settings: bool = True) -> Index:
         return Index.load_version(self.dir.root / version if version else self.dir.require_current(),
-                                  verify_all=verify_all)
+                                  verify_all=verify_all, ef_search=self.settings.hnsw_ef_search)
 
     def check(self, version: str, full: bool = False) -> None:
         """Every file against the manifest's checksums; hashes are recomputed only when a file's
