@@ -294,6 +294,29 @@ def test_context_leaves_out_sentences_far_below_the_best(home, real_embedder):
     assert shown == 1 and "185 States Parties" in msgs[-1]["content"]
 
 
+CORRIDOR = "What did the delegate of {} say about the strategic corridor exploited by human traffickers?"
+
+
+def test_an_answer_about_someone_the_question_does_not_name_is_refused(home, real_embedder):
+    """The question names a country the corpus never mentions; the model answers with the true,
+    cited words of another delegate on the same topic. Every check of the sentence passes; no
+    cited document names what was asked about, so the answer is refused, in both modes."""
+    def reply(messages):
+        n = source_with(messages, "strategic corridor")
+        return (f"The delegate said the expanse of oceans between the group's countries forms a strategic corridor "
+                f"that human traffickers are increasingly exploiting [{n}].")
+
+    ans = _assistant(home, real_embedder, reply).ask(CORRIDOR.format("Narnia"))
+    assert ans.refused and ans.answer == REFUSAL and not ans.citations
+    [gone] = ans.removed
+    assert "never name Narnia" in gone.reason
+    named = _assistant(home, real_embedder, reply).ask(CORRIDOR.format("Solomon Islands"))
+    assert not named.refused and "strategic corridor" in named.citations[0].quote
+    quote = Assistant(Settings(home=home, mode="quote"), embedder=real_embedder)
+    assert quote.ask(CORRIDOR.format("Narnia")).refused
+    assert not quote.ask(CORRIDOR.format("Solomon Islands")).refused
+
+
 def test_quote_mode_refuses_quotes_without_the_asked_figure(home, real_embedder):
     """Quote mode applies the answer-type check too: the best sentences for a "how many" question
     that the corpus cannot answer are on topic but state no figure, so they are not quoted."""
@@ -349,6 +372,19 @@ def test_a_rescue_needs_the_figure_asked_for(home, real_embedder):
     judge = ScriptedJudge(lambda text: 0.9 if "70 speakers" in text else 0.1)
     ans = Assistant(s, generator=ScriptedGenerator(lambda m: REFUSAL), embedder=real_embedder, judge=judge).ask(question)
     assert not ans.refused and "70 speakers" in ans.citations[0].quote
+
+
+def test_a_rescue_needs_a_document_naming_what_was_asked_about(home, real_embedder):
+    """A sentence the judge likes is not quoted when its document never names the country asked about."""
+    from rag.answer.judge import ScriptedJudge
+
+    s = Settings(home=home, answer_flow="context")
+    judge = ScriptedJudge(lambda text: 0.9 if "strategic corridor" in text.split("Text:")[-1] else 0.1)
+    for country, refused in (("Narnia", True), ("Solomon Islands", False)):
+        ans = Assistant(s, generator=ScriptedGenerator(lambda m: REFUSAL), embedder=real_embedder,
+                        judge=judge).ask(CORRIDOR.format(country))
+        assert ans.refused is refused and ans.evidence
+        assert refused or "strategic corridor" in ans.citations[0].quote
 
 
 def test_a_rescued_quote_that_refers_back_names_whom(home, real_embedder):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.answer.relevance import asks_for_figure, misses_figure, off_topic, restates
+from rag.answer.relevance import asks_for_figure, misses_figure, names_absent, off_topic, restates
 from rag.answer.verify import EvidenceVerifier, Passage, Support, hard_failures
 
 
@@ -41,6 +41,16 @@ def test_a_thousands_separator_followed_by_a_space_is_one_figure():
     passage = "From May 1996 to April 1998 5, 446 travelers were included and 4,158 questionnaires returned."
     assert hard_failures("5,446 travelers were included.", passage) == []
     assert hard_failures("5,447 travelers were included.", passage) == ["number 5447 not in the passage"]
+
+
+def test_a_claim_copying_a_spaced_thousands_separator_states_one_figure():
+    """The model copies the spacing it saw, or adds one: "4, 158 questionnaires" is the passage's
+    4,158, and both forms of the passage's "5, 446" are in it; a spaced figure the passage does
+    not state is still caught, as its two pieces."""
+    passage = "From May 1996 to April 1998 5, 446 travelers were included and 4,158 questionnaires returned."
+    assert hard_failures("5, 446 travelers were included and 4, 158 questionnaires returned.", passage) == []
+    assert hard_failures("5, 446 travelers and 4, 159 questionnaires.", passage) == [
+        "number 159 not in the passage", "number 4 not in the passage"]
 
 
 def test_judge_reads_the_best_window_not_the_whole_chunk():
@@ -112,3 +122,17 @@ def test_a_sentence_that_only_restates_the_question_is_not_an_answer():
     q = "Which drug lowered the odds that gametocyte carriers infected mosquitoes?"
     assert restates(q, "A drug lowered the odds that gametocyte carriers infected mosquitoes.")
     assert not restates(q, "Artemisinin combination therapy lowered the odds that carriers infected mosquitoes.")
+
+
+def test_a_question_naming_what_no_cited_document_names_is_not_answered_by_it():
+    """Asked about the Thai soldiers, a sentence from the trial of Australian soldiers is about
+    something else; a name matches on its first four letters, and one name found is enough."""
+    australian = "Tafenoquine prophylaxis in Australian soldiers deployed to East Timor. After returning home ..."
+    thai = "Monthly tafenoquine prophylaxis for soldiers in Thailand."
+    q = "What daily dose of primaquine did the Thai soldiers receive?"
+    assert names_absent(q, [australian]) == ["Thai"]
+    assert names_absent(q, [thai]) == [] and names_absent(q, [australian, thai]) == []
+    assert names_absent("How did Iranian provinces fare?", ["Malaria in the Islamic Republic of Iran"]) == []
+    assert names_absent("What share of children in Accra and Kumasi slept under a net?",
+                        ["Bed net use in Dakar"]) == ["Accra", "Kumasi"]
+    assert names_absent("Which drug was the regimen built on?", ["Anything at all"]) == []  # names nothing

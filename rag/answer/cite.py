@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, replace
 
 from rag.prompt import REFUSAL
-from rag.answer.relevance import OFF_TOPIC, REASON as MISSES_FIGURE, RESTATES, misses_figure, off_topic, restates
+from rag.answer.relevance import (OFF_TOPIC, REASON as MISSES_FIGURE, RESTATES, misses_figure, names_absent,
+                                  names_reason, off_topic, restates)
 from rag.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
 from rag.answer.verify import EvidenceVerifier, Passage, Support
@@ -183,15 +184,27 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
             score = best.score if best else 0.0
         sentence = AnswerSentence(d.text, (), False, score, why)
         (kept if policy == "flag" else removed).append(sentence)
+    # true and cited, but not an answer (see rag/answer/relevance.py): the question asks for a
+    # figure and none is given, or it names someone or somewhere no cited document names
+    why = None
     if figure_rule and misses_figure(question, [s.text for s in kept if s.supported]):
-        # true and cited, but not an answer: the question asks for a figure (see rag/answer/relevance.py)
-        marked = [replace(s, citations=(), supported=False, reason=MISSES_FIGURE) if s.supported else s for s in kept]
+        why = MISSES_FIGURE
+    elif book.citations and (missing := names_absent(question, cited_documents(book.citations, documents))):
+        why = names_reason(missing)
+    if why:
+        marked = [replace(s, citations=(), supported=False, reason=why) if s.supported else s for s in kept]
         if policy != "flag":
             removed += [m for m, s in zip(marked, kept) if s.supported]
             marked = [s for s in kept if not s.supported]
         kept = marked
         book.citations.clear()
     return kept, removed, book.citations
+
+
+def cited_documents(citations: list, documents: dict[str, Document]) -> list[str]:
+    """Title and text of each document that citations (or chunks: anything with a doc_id) point to, once each."""
+    ids = dict.fromkeys(c.doc_id for c in citations)
+    return [f"{documents[d].title}\n{documents[d].text}" for d in ids]
 
 
 def render(sentences: list[AnswerSentence]) -> str:

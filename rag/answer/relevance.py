@@ -13,6 +13,12 @@ answers with another speaker's title. Two deterministic checks:
 - A sentence that shares no content word with the question, neither in itself nor in the window
   it cites, is off the question and removed: "1999 [1]" passes when its source is about the
   question, "Karin Herrera, Vice-President of Guatemala [2]" does not when it asks about Colin Ward.
+- An answer about something else: the question names people, places or bodies ("the Thai
+  soldiers", "in Accra and Kumasi") and no document the answer cites names any of them. The
+  cited sentence is then about another study, meeting or speaker that shares the question's
+  topic: a trial of Australian soldiers answering for the Thai ones. Checked over whole
+  documents (titles too), not sentences, since a document names its subject once and then says
+  "the patients" or "she".
 - A sentence that says nothing the question does not already say restates it: asked "Who said
   'X'?", the answer "X [1]" is true and cited but names no one. Only for questions that ask for
   something (who, what, which, when, where, how, why), so "Yes, the plan covers Y" to "Does the
@@ -24,7 +30,7 @@ from __future__ import annotations
 import re
 
 from rag.lexical import content_terms
-from rag.answer.verify import claim_numbers
+from rag.answer.verify import _norm, claim_numbers, names
 
 _ASKS_FIGURE = re.compile(
     r"\b(?:how (?:many|much)|what (?:percentage|per ?cent|share|proportion|fraction|number of|figures?|date)"
@@ -94,3 +100,19 @@ def restates(question: str, sentence: str) -> bool:
 
 
 RESTATES = "only restates the question: not an answer to it"
+
+
+def names_absent(question: str, documents: list[str]) -> list[str]:
+    """The names the question uses (capitalised words and acronyms after its first word) when it
+    uses some and none of them appears in any of `documents` (the texts of the documents an
+    answer cites, titles included); else []. A name matches on its first four letters, so
+    "Thai" finds "Thailand" and "Iranian" finds "Iran"."""
+    asked = names(question)
+    if not asked:
+        return []
+    hay = " ".join(_norm(d) for d in documents)
+    return [] if any(_norm(n)[:4] in hay for n in asked) else asked
+
+
+def names_reason(missing: list[str]) -> str:
+    return "the documents cited never name " + " or ".join(missing) + ": about something else"

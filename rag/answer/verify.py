@@ -74,6 +74,17 @@ def claim_numbers(text: str) -> set[str]:
     return {m.group(1).replace(",", "") for m in _NUM.finditer(text)}
 
 
+def _join_spaced_thousands(claim: str, have: set[str]) -> str:
+    """The claim with "4, 158" read as 4158 wherever the passage states 4158 (as "4,158" or "4, 158"):
+    a writer copying a figure may add or drop the space after a thousands separator. Elsewhere
+    "5, 446" stays two figures, as a list of numbers would be."""
+    def one(m: re.Match) -> str:
+        joined = m.group().replace(", ", "")
+        return joined if joined in have else m.group()
+
+    return _SPACED_THOUSANDS.sub(one, claim)
+
+
 def quoted(text: str) -> list[str]:
     return [q.strip(" ,.") for q in _QUOTED.findall(text) if len(q.split()) >= 2]
 
@@ -97,7 +108,7 @@ def hard_failures(claim: str, passage: str, title: str = "", given: str = "") ->
     """
     fails = []
     have = numbers(passage) | numbers(title) | numbers(given)
-    for n in sorted(claim_numbers(claim) - have):
+    for n in sorted(claim_numbers(_join_spaced_thousands(claim, have)) - have):
         fails.append(f"number {n} not in the passage")
     np_ = _norm(passage)
     for q in quoted(claim):
