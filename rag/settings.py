@@ -47,9 +47,10 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(32, ge=4, description="HNSW graph degree.")
     hnsw_ef_search: int = Field(
         512, ge=8, le=1000,
-        description="HNSW search breadth (recall vs speed), read at search time by both stores. 512: on 1M "
-        "SciFact-shaped vectors (bench/store_hnsw.py) recall@10 0.983 at p50 2.2 ms (FAISS) and 0.974 at 7.2 ms "
-        "(pgvector); at 128 FAISS has 0.955 but pgvector 0.903. Exact search is used below approx_threshold.")
+        description="HNSW search breadth (recall vs speed), read when the index is loaded by both stores (a change "
+        "needs no re-ingest). 512: on 1M SciFact-shaped vectors (bench/store_hnsw.py) recall@10 0.983 at p50 2.0 ms "
+        "(FAISS) and 0.980 at 11.9 ms (pgvector; 0.974 at 7.2 ms in another build); at 128 FAISS has 0.955 but "
+        "pgvector 0.903-0.931. Exact search is used below approx_threshold.")
     hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build breadth.")
     keep_versions: int = Field(2, ge=1, description="Index versions kept on disk (for rollback).")
 
