@@ -4,7 +4,7 @@ The verifier proves that each sentence is stated by its source; it cannot see th
 well-cited sentence misses the question. The small model does this when the sources lack the
 answer: asked "How many people have been convicted under that law?", it cites a source saying
 convictions "remain shockingly low"; asked which organization a panellist represents, it
-answers with another speaker's title. Two deterministic checks:
+answers with another speaker's title. Deterministic checks:
 
 - A question asking for a figure (how many, how much, what percentage, which year, on what
   date, what is the budget, what relapse rate, what daily dose...) is answered only by a
