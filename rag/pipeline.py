@@ -15,12 +15,12 @@ from typing import Iterator
 from embeddings import Embedder, get_embedder
 from rag.answer import candidates, reader
 from rag.answer.judge import make_judge
-from rag.answer.cite import CitationBook, cited_documents, is_refusal, parse, render, verify_drafts
+from rag.answer.cite import CitationBook, is_refusal, names_not_in, parse, render, verify_drafts
 from rag.answer.parts import missing_note, part_query, part_question, question_parts
 from rag.errors import LLMUnavailable
 from rag.prompt import REFUSAL, answer_messages, rewrite_messages
 from rag.answer.quote import quote_answer, quote_start, rank_sentences, select_context
-from rag.answer.relevance import misses_figure, names_absent
+from rag.answer.relevance import misses_figure
 from rag.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Hit, SearchFilter
@@ -161,8 +161,8 @@ class Assistant:
             if len(to_rank) < len(hits):  # fell back from generate mode
                 ranked = rank_sentences(query, hits, documents, self.embedder)
             sentences, citations = quote_answer(ranked, hits, documents, self.settings.quote_threshold)
-            if misses_figure(query, [s.text for s in sentences]) or names_absent(
-                    query, cited_documents(citations, documents)):
+            if misses_figure(query, [s.text for s in sentences]) or names_not_in(
+                    query, (c.doc_id for c in citations), documents):
                 sentences, citations = [], []  # quotes without the figure or the names asked about are no answer
         else:
             judge = llm_judge(self.settings, self._generator) if self._generator else None
@@ -229,8 +229,8 @@ class Assistant:
         if picked is None:
             return None, []
         chosen, judged = picked
-        best = next((e for e in chosen if not misses_figure(query, [e.text]) and not names_absent(
-            query, cited_documents([hits[e.candidate.hit].chunk], documents))), None)
+        best = next((e for e in chosen if not misses_figure(query, [e.text])
+                     and not names_not_in(query, [hits[e.candidate.hit].chunk.doc_id], documents)), None)
         if best is None:
             return None, judged
         book = CitationBook(hits, documents)
@@ -319,12 +319,16 @@ class Assistant:
                 sentences, removed, citations = verify_drafts(parse(raw, len(ev_hits)), ev_hits, documents, verifier,
                                                               s.unsupported, query, passages=ev_passages,
                                                               figure_rule=False)
-            named = [i for i, h in enumerate(ev_hits) if not names_absent(query, cited_documents([h.chunk], documents))]
-            if gen is not None and not any(x.supported for x in sentences) and named:
-                # nothing written survived verification: the evidence itself, quoted, is the answer
+            quotable = None
+            if gen is not None and not any(x.supported for x in sentences):
+                # nothing written survived verification: the evidence itself, quoted, is the answer (the
+                # first chosen sentence whose document names what the question names)
+                quotable = next((i for i, h in enumerate(ev_hits)
+                                 if not names_not_in(query, [h.chunk.doc_id], documents)), None)
+            if quotable is not None:
                 book = CitationBook(ev_hits, documents)
                 sentences = [x for x in sentences if not x.supported]
-                sentences.insert(0, _quoted(chosen[named[0]], named[0], book, "quoted verbatim"))
+                sentences.insert(0, _quoted(chosen[quotable], quotable, book, "quoted verbatim"))
                 citations = book.citations
             elif gen is not None and misses_figure(query, [x.text for x in sentences if x.supported]):
                 sentences.append(AnswerSentence(MISSING_FIGURE_NOTE, (), True, 0.0, "note"))

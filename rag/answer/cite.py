@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Iterable
 
 from rag.prompt import REFUSAL
 from rag.answer.relevance import (OFF_TOPIC, REASON as MISSES_FIGURE, RESTATES, misses_figure, names_absent,
@@ -189,7 +190,7 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
     why = None
     if figure_rule and misses_figure(question, [s.text for s in kept if s.supported]):
         why = MISSES_FIGURE
-    elif book.citations and (missing := names_absent(question, cited_documents(book.citations, documents))):
+    elif book.citations and (missing := names_not_in(question, (c.doc_id for c in book.citations), documents)):
         why = names_reason(missing)
     if why:
         marked = [replace(s, citations=(), supported=False, reason=why) if s.supported else s for s in kept]
@@ -201,10 +202,10 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
     return kept, removed, book.citations
 
 
-def cited_documents(citations: list, documents: dict[str, Document]) -> list[str]:
-    """Title and text of each document that citations (or chunks: anything with a doc_id) point to, once each."""
-    ids = dict.fromkeys(c.doc_id for c in citations)
-    return [f"{documents[d].title}\n{documents[d].text}" for d in ids]
+def names_not_in(question: str, doc_ids: Iterable[str], documents: dict[str, Document]) -> list[str]:
+    """`names_absent` over these documents' titles and texts (each document once): the names the
+    question uses when none of them is in any of the documents, else []."""
+    return names_absent(question, (f"{documents[d].title}\n{documents[d].text}" for d in dict.fromkeys(doc_ids)))
 
 
 def render(sentences: list[AnswerSentence]) -> str:

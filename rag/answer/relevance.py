@@ -28,6 +28,7 @@ answers with another speaker's title. Deterministic checks:
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 from rag.lexical import content_terms
 from rag.answer.verify import _norm, claim_numbers, names
@@ -102,11 +103,11 @@ def restates(question: str, sentence: str) -> bool:
 RESTATES = "only restates the question: not an answer to it"
 
 
-def names_absent(question: str, documents: list[str]) -> list[str]:
+def names_absent(question: str, documents: Iterable[str]) -> list[str]:
     """The names the question uses (capitalised words and acronyms after its first word) when it
     uses some and none of them appears in any of `documents` (the texts of the documents an
-    answer cites, titles included); else []. A name matches on its first four letters, so
-    "Thai" finds "Thailand" and "Iranian" finds "Iran"."""
+    answer cites, titles included; read only when the question names something); else []. A name
+    matches on its first four letters, so "Thai" finds "Thailand" and "Iranian" finds "Iran"."""
     asked = names(question)
     if not asked:
         return []
