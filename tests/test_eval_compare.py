@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -10,6 +12,8 @@ import pytest
 from eval.compare import RunNotFound, Tolerances, changed_documents, compare, load_run
 from eval.metrics import BY_NAME, by_tag, summarize
 from rag.errors import RagError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def item(id, passed=True, answerable=True, facts=None, latency=1000.0, tags=("t",), docs=None):
@@ -126,3 +130,18 @@ def test_changed_and_disappeared_documents():
                        {"id": "q3", "document": "docs/c.txt", "status": "disappeared"}]
     cmp = compare(base, base, Tolerances.load(), documents=now)
     assert {x["id"] for x in cmp.items if x["documents_changed"]} == {"q2", "q3"}
+
+
+@pytest.mark.parametrize("baseline", sorted(p.name for p in (ROOT / "eval" / "baselines").glob("*.json")))
+def test_committed_baselines_were_recorded_under_the_default_settings(baseline, monkeypatch):
+    """A default changed without re-recording the baselines makes the CI gate refuse every comparison
+    (it did once, for hnsw_ef_search, and cost an hour-long CI run): caught here in a second instead."""
+    from eval.compare import _unfair
+    from eval.runner import settings_info
+    from rag.settings import Settings
+
+    for name in [k for k in os.environ if k.startswith("RAG_")]:
+        monkeypatch.delenv(name)
+    recorded = json.loads((ROOT / "eval" / "baselines" / baseline).read_text())
+    assert _unfair({"settings": settings_info(Settings())}, {"settings": recorded["settings"]}) == [], (
+        f"re-record eval/baselines/{baseline} under the new defaults (rag eval run ... --out)")
