@@ -31,7 +31,7 @@ import re
 from typing import Iterable
 
 from rag.lexical import content_terms
-from rag.answer.verify import _norm, claim_numbers, names
+from rag.answer.verify import norm, claim_numbers, names
 
 _ASKS_FIGURE = re.compile(
     r"\b(?:how (?:many|much)|what (?:percentage|per ?cent|share|proportion|fraction|number of|figures?|date)"
@@ -104,15 +104,20 @@ RESTATES = "only restates the question: not an answer to it"
 
 
 def names_absent(question: str, documents: Iterable[str]) -> list[str]:
-    """The names the question uses (capitalised words and acronyms after its first word) when it
-    uses some and none of them appears in any of `documents` (the texts of the documents an
-    answer cites, titles included; read only when the question names something); else []. A name
-    matches on its first four letters, so "Thai" finds "Thailand" and "Iranian" finds "Iran"."""
+    """The names the question uses (capitalised words after its first word, else its acronyms)
+    when it uses some and none of them appears in any of `documents` (the texts of the documents
+    an answer cites, titles included; read only when the question names something); else []. A
+    name matches on its first four letters, so "Thai" finds "Thailand" and "Iranian" finds "Iran"."""
     asked = names(question)
+    # Capitalised names ("Bangladesh", "Zomba") say which study, place or speaker is meant;
+    # acronyms ("MDR-TB", "HIV") mostly name the topic, which documents about another study
+    # share. So when the question has both, one of its capitalised names must be found.
+    proper = [n for n in asked if not re.sub(r"['’]?s$", "", n).isupper()]
+    asked = proper or asked
     if not asked:
         return []
-    hay = " ".join(_norm(d) for d in documents)
-    return [] if any(_norm(n)[:4] in hay for n in asked) else asked
+    hay = " ".join(norm(d) for d in documents)
+    return [] if any(norm(n)[:4] in hay for n in asked) else asked
 
 
 def names_reason(missing: list[str]) -> str:

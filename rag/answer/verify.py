@@ -49,7 +49,8 @@ _FUNCTION_CAPS = {"The", "This", "That", "These", "Those", "It", "Its", "In", "O
                   "According", "Also", "However", "There", "Here", "When", "While", "With", "From", "To"}
 
 
-def _norm(s: str) -> str:
+def norm(s: str) -> str:
+    """Text as compared by the checks: NFKC, lower case, plain quotes and hyphens, single spaces."""
     s = unicodedata.normalize("NFKC", s).lower()
     s = s.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
     s = re.sub(r"[‐‑‒–—]", "-", s)
@@ -110,13 +111,13 @@ def hard_failures(claim: str, passage: str, title: str = "", given: str = "") ->
     have = numbers(passage) | numbers(title) | numbers(given)
     for n in sorted(claim_numbers(_join_spaced_thousands(claim, have)) - have):
         fails.append(f"number {n} not in the passage")
-    np_ = _norm(passage)
+    np_ = norm(passage)
     for q in quoted(claim):
-        if _norm(q) not in np_:
+        if norm(q) not in np_:
             fails.append(f"quoted words “{q}” not in the passage")
-    hay = np_ + " " + _norm(title) + " " + _norm(given)
+    hay = np_ + " " + norm(title) + " " + norm(given)
     for name in names(claim):
-        stem = _norm(name)[: max(4, min(len(name), 6) - 1)]
+        stem = norm(name)[: max(4, min(len(name), 6) - 1)]
         if stem not in hay:
             fails.append(f"{name} not in the passage")
     return fails
