@@ -112,6 +112,7 @@ class Assistant:
         drafts: list = []
         origin: list[int] = []  # the part each draft answers
         pool: list[Hit] = hits
+        part_hits: list[list[Hit]] = []  # each part's own retrieval (two-part questions)
         if mode == "generate" and hits:
             yield {"event": "status", "stage": "generating"}
             t = time.perf_counter()
@@ -126,6 +127,7 @@ class Assistant:
                         if i:
                             yield {"event": "token", "text": " "}
                         own = self.retriever.search(part_query(part, query), k, flt)
+                        part_hits.append(own)
                         known = {h.chunk.id for h in pool}
                         pool = pool + [h for h in own if h.chunk.id not in known]
                         msgs, part_pool, n_shown, seen = self._prompt_and_context(
@@ -170,11 +172,25 @@ class Assistant:
             sentences, removed, citations = verify_drafts(drafts, pool, documents, verifier,
                                                           self.settings.unsupported, query)
             if len(asked) > 1 and any(x.supported and x.citations for x in sentences):
-                # a part answered by nothing that survived is said to be missing, not left out silently
+                # a part answered by nothing that survived: the judge reads that part's own best
+                # sentences, as for a refusal (_rescue); if none answers it, it is said to be
+                # missing, not left out silently
                 kept = {x.text for x in sentences if x.supported and x.citations}
                 answered = {i for d, i in zip(drafts, origin) if d.text in kept}
-                sentences += [AnswerSentence(missing_note(part), (), True, 0.0, "note")
-                              for i, part in enumerate(asked) if i not in answered]
+                book = CitationBook.resume(pool, documents, citations)
+                where = {h.chunk.id: j for j, h in enumerate(pool)}
+                for i, part in enumerate(asked):
+                    if i in answered:
+                        continue
+                    yield {"event": "status", "stage": "judging"}
+                    best, _ = self._answering(part_question(query, part), part_query(part, query),
+                                              part_hits[i], documents, figure_of=part)
+                    if best is None:
+                        sentences.append(AnswerSentence(missing_note(part), (), True, 0.0, "note"))
+                    else:
+                        sentences.append(_quoted(best, where[part_hits[i][best.candidate.hit].chunk.id], book,
+                                                 "quoted: the judge found this sentence answers this part"))
+                citations = book.citations
         timings["verify"] = _ms(t)
         refused = not any(s.supported and s.citations for s in sentences)
         evidence: tuple = ()
@@ -220,23 +236,31 @@ class Assistant:
         sentences of all retrieved passages, and the most probable one that answers the question
         (at or above ANSWER_THRESHOLD, and holding a figure when one is asked for) is quoted as the
         answer. Returns ((sentences, citations) or None, the judged evidence)."""
-        s = self.settings
-        judge = self._judge_for(self._generator)
-        if judge is None:
-            return None, []
-        cands = [c for c in candidates.rank(query, hits, documents, self.embedder) if c.score >= s.quote_threshold]
-        picked = reader.choose(query, cands, judge, top=s.judge_candidates, keep=s.judge_candidates)
-        if picked is None:
-            return None, []
-        chosen, judged = picked
-        best = next((e for e in chosen if not misses_figure(query, [e.text])
-                     and not names_not_in(query, [hits[e.candidate.hit].chunk.doc_id], documents)), None)
+        best, judged = self._answering(query, query, hits, documents)
         if best is None:
             return None, judged
         book = CitationBook(hits, documents)
         sentence = _quoted(best, best.candidate.hit, book,
                            "quoted: the judge found this sentence answers; the written answer was not supported")
         return ([sentence], book.citations), judged
+
+    def _answering(self, question: str, ranking: str, hits: list[Hit], documents: dict, figure_of: str | None = None):
+        """(the judged candidate sentence of `hits` that best answers `question`, or None; every
+        judged candidate). Candidates are ranked against `ranking`; the best is the most probable
+        at or above ANSWER_THRESHOLD that holds a figure when `figure_of` (default: the question)
+        asks for one, from a document naming what the question names."""
+        s = self.settings
+        judge = self._judge_for(self._generator)
+        if judge is None:
+            return None, []
+        cands = [c for c in candidates.rank(ranking, hits, documents, self.embedder) if c.score >= s.quote_threshold]
+        picked = reader.choose(question, cands, judge, top=s.judge_candidates, keep=s.judge_candidates)
+        if picked is None:
+            return None, []
+        chosen, judged = picked
+        best = next((e for e in chosen if not misses_figure(figure_of or question, [e.text])
+                     and not names_not_in(question, [hits[e.candidate.hit].chunk.doc_id], documents)), None)
+        return best, judged
 
     def _evidence_first(self, question: str, query: str, hits: list[Hit], documents: dict, t0: float,
                         timings: dict, standalone: str | None, notice: str | None) -> Iterator[dict]:

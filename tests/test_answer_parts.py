@@ -93,3 +93,37 @@ def test_a_part_answered_with_an_earlier_part_s_sentence_is_missing(home, real_e
     ans, _ = _answer(home, real_embedder, "The Protocol has 185 States Parties [1].")
     assert [s.text for s in ans.sentences if s.citations] == ["The Protocol has 185 States Parties."]
     assert "The documents do not say: by how much" in ans.answer
+
+
+@pytest.mark.slow
+def test_a_part_without_a_supported_answer_is_rescued_by_the_judge(home, real_embedder):
+    """As a refused answer is (test_answer.py), a missing part is: the judge reads that part's own
+    best sentences and the one it finds answers is quoted, cited after the answered part; a judge
+    that finds none leaves the part said to be missing."""
+    from rag.answer.judge import ScriptedJudge
+
+    def reply(messages):
+        prompt = messages[-1]["content"]
+        if "Answer only this part of it: " not in prompt:
+            return "yes"  # the verifier's own judge
+        if prompt.rsplit("Answer only this part of it: ", 1)[1].startswith("How many States Parties"):
+            return f"The Protocol has 185 States Parties [{source_with(messages, '185 States Parties')}]."
+        return "The number of children has increased by 45 per cent since 2019 [1]."
+
+    def ask(fn):
+        s = Settings(home=home, answer_flow="context")
+        return Assistant(s, generator=ScriptedGenerator(reply), embedder=real_embedder,
+                         judge=ScriptedJudge(fn)).ask(TWO_PART)
+
+    ans = ask(lambda text: 0.9 if "Text: " in text and "increased by one third" in text.split("Text: ")[1] else 0.1)
+    assert not ans.refused and "The documents do not say" not in ans.answer, ans.answer
+    first, second = [s for s in ans.sentences if s.citations]
+    assert first.text == "The Protocol has 185 States Parties." and "judge" in second.reason
+    assert [c.n for c in ans.citations] == [1, 2] and second.citations == (2,)
+    assert "increased by one third" in ans.citations[1].quote
+    for c in ans.citations:  # every citation quotes its document exactly
+        assert (ROOT / c.source).read_text(encoding="utf-8")[c.start : c.end] == c.quote
+
+    nothing = ask(lambda text: 0.1)
+    assert nothing.answer.endswith("The documents do not say: by how much has the number of children among "
+                                   "detected victims increased since 2019?")

@@ -116,6 +116,14 @@ class CitationBook:
         self.citations: list[Citation] = []
         self._by_key: dict[tuple, int] = {}
 
+    @classmethod
+    def resume(cls, hits: list[Hit], documents: dict[str, Document], citations: list[Citation]) -> "CitationBook":
+        """A book over `hits` that goes on numbering after `citations` (made over the same hits)."""
+        book = cls(hits, documents)
+        book.citations = list(citations)
+        book._by_key = {(c.doc_id, c.start, c.end): c.n for c in citations}
+        return book
+
     def cite(self, hit_index: int, support: Support) -> int:
         hit = self.hits[hit_index]
         key = (hit.chunk.doc_id, support.start, support.end)

@@ -6,7 +6,9 @@ of them and stopped, on 5 of the 8 two-part questions of the default suite and 5
 SciFact suite, even when both facts were in what it read; a worked two-part example in the
 prompt did not change that. So each part is read and answered on its own (its own best
 sentences, the whole question shown for what "its" or "they" refer to), and the verified parts
-make one answer; a part whose answer does not survive verification is said to be missing. Each
+make one answer. A part whose answer does not survive verification goes to the judge, as a
+refused answer does: the most probable of that part's own best sentences that answers it is
+quoted; when none does, the part is said to be missing. Each
 part is also retrieved on its own: asked about two things, the whole question's retrieval can
 rank one part's passage below the passages the model reads.
 
