@@ -157,6 +157,7 @@ class Assistant:
         yield {"event": "status", "stage": "verifying"}
         t = time.perf_counter()
         removed: list = []
+        evidence: tuple = ()  # the candidates the judge read, when it changed the answer
         if not hits:
             sentences, citations = [], []
         elif mode == "quote":
@@ -191,9 +192,21 @@ class Assistant:
                         sentences.append(_quoted(best, where[part_hits[i][best.candidate.hit].chunk.id], book,
                                                  "quoted: the judge found this sentence answers this part"))
                 citations = book.citations
+            elif len(asked) == 1 and self._judge_for(self._generator) is not None and any(
+                    x.supported and x.citations for x in sentences):
+                # the model may have cited the wrong sentence of what it read (another speaker's
+                # figure, a neighbouring fact): the judge compares its cited evidence with the
+                # best-ranked candidate sentences
+                yield {"event": "status", "stage": "judging"}
+                best, cited, judged = self._outranked(query, hits, documents, _spans(sentences, citations))
+                if best is not None:
+                    evidence = tuple(dict(_quote(e.candidate, hits, documents), p_answer=e.p_answer) for e in judged)
+                    book = CitationBook(hits, documents)
+                    removed += [replace(x, supported=False, reason=OUTRANKED) for x in sentences]
+                    sentences = [_quoted(best, best.candidate.hit, book, _outranked_reason(best, cited))]
+                    citations = book.citations
         timings["verify"] = _ms(t)
         refused = not any(s.supported and s.citations for s in sentences)
-        evidence: tuple = ()
         if refused and mode == "generate" and raw is not None:
             # the model refused, or nothing it wrote survived: the evidence may still answer
             yield {"event": "status", "stage": "judging"}
@@ -244,16 +257,37 @@ class Assistant:
                            "quoted: the judge found this sentence answers; the written answer was not supported")
         return ([sentence], book.citations), judged
 
-    def _answering(self, question: str, ranking: str, hits: list[Hit], documents: dict, figure_of: str | None = None):
+    def _outranked(self, query: str, hits: list[Hit], documents: dict, spans: list):
+        """(the candidate sentence of `hits` the judge finds answers `query` clearly better
+        (reader.outranks) than the written answer's cited (doc_id, start, end, quote) `spans`, or
+        None; the judge's probability for those spans; every judged candidate). The candidate is
+        `_answering`'s best, and not inside a cited span."""
+        ranked = candidates.rank(query, hits, documents, self.embedder)
+        best, judged = self._answering(query, query, hits, documents, ranked=ranked)
+        if best is None:
+            return None, None, judged
+        doc_of = [h.chunk.doc_id for h in hits]
+        b = best.candidate
+        if any(doc_of[b.hit] == d and b.start < e and b.end > s0 for d, s0, e, _ in spans):
+            return None, None, judged  # the answer already cites it
+        cited = reader.cited_probability(query, spans, ranked, doc_of, judged, self._judge_for(self._generator))
+        if cited is None or not reader.outranks(best, cited):
+            return None, cited, judged
+        return best, cited, judged
+
+    def _answering(self, question: str, ranking: str, hits: list[Hit], documents: dict, figure_of: str | None = None,
+                   ranked: list | None = None):
         """(the judged candidate sentence of `hits` that best answers `question`, or None; every
-        judged candidate). Candidates are ranked against `ranking`; the best is the most probable
-        at or above ANSWER_THRESHOLD that holds a figure when `figure_of` (default: the question)
-        asks for one, from a document naming what the question names."""
+        judged candidate). Candidates are ranked against `ranking` (or given, `ranked`); the best is
+        the most probable at or above ANSWER_THRESHOLD that holds a figure when `figure_of`
+        (default: the question) asks for one, from a document naming what the question names."""
         s = self.settings
         judge = self._judge_for(self._generator)
         if judge is None:
             return None, []
-        cands = [c for c in candidates.rank(ranking, hits, documents, self.embedder) if c.score >= s.quote_threshold]
+        if ranked is None:
+            ranked = candidates.rank(ranking, hits, documents, self.embedder)
+        cands = [c for c in ranked if c.score >= s.quote_threshold]
         picked = reader.choose(question, cands, judge, top=s.judge_candidates, keep=s.judge_candidates)
         if picked is None:
             return None, []
@@ -425,6 +459,7 @@ class _Ranked:
 
 
 DIFFER_NOTE = "The sources give different figures."
+OUTRANKED = "the judge found another retrieved sentence answers the question better"
 MISSING_FIGURE_NOTE = "The documents do not give the figure asked for."
 
 
@@ -442,6 +477,17 @@ def _quoted(evidence, hit_index: int, book: CitationBook, reason: str) -> Answer
     start = quote_start(doc, c.start, evidence.text)
     n = book.cite(hit_index, Support(True, evidence.p_answer or 0.0, start, c.end))
     return AnswerSentence(f"“{' '.join(doc.text[start:c.end].split())}”", (n,), True, evidence.p_answer or 0.0, reason)
+
+
+def _spans(sentences: list[AnswerSentence], citations: list) -> list[tuple[str, int, int, str]]:
+    """(doc_id, start, end, quote) of each citation the supported `sentences` carry."""
+    used = {n for x in sentences if x.supported for n in x.citations}
+    return [(c.doc_id, c.start, c.end, c.quote) for c in citations if c.n in used]
+
+
+def _outranked_reason(best, cited: float) -> str:
+    return (f"quoted: the judge found this sentence answers ({best.p_answer:.2f}) better than the written "
+            f"answer's evidence ({cited:.2f})")
 
 
 def _label(doc) -> str:

@@ -401,3 +401,44 @@ def test_a_rescued_quote_that_refers_back_names_whom(home, real_embedder):
     assert cit.quote.startswith("Shawnna Hoffman") and cit.quote.rstrip().endswith("she said.")
     assert "Shawnna Hoffman" in ans.answer
     _check_offsets(ans)
+
+
+def test_a_written_answer_citing_the_wrong_sentence_gives_way_to_the_one_the_judge_finds_answers(home, real_embedder):
+    """Seen in the eval (q008): the answer sentence ranked first in the model's context, and the
+    model copied another source's sentence instead, true and cited, so every check passed. The
+    judge compares the cited sentence with the best candidates; one that answers clearly better
+    (by ANSWER_MARGIN) replaces the written answer, quoted. A lead below the margin, or a judge
+    that also finds the cited sentence answers, keeps what the model wrote."""
+    from rag.answer.judge import ANSWER_MARGIN, ScriptedJudge
+
+    question = "Pursuant to which General Assembly resolution was the June 2025 multi-stakeholder hearing convened?"
+    wrong = ("The General Assembly will reconvene at 10 a.m. on Wednesday, 24 November, to take action on two draft "
+             "resolutions and continue its debates on several outstanding items")
+
+    def reply(messages):
+        if "<<<" not in messages[-1]["content"] or "Claim" in messages[-1]["content"]:
+            return "yes"  # the verifier's own judge
+        return f"{wrong} [{source_with(messages, 'reconvene at 10 a.m.')}]."
+
+    def ask(fn):
+        s = Settings(home=home, answer_flow="context")
+        return Assistant(s, generator=ScriptedGenerator(reply), embedder=real_embedder,
+                         judge=ScriptedJudge(fn)).ask(question)
+
+    def text(prompt):
+        return prompt.split("Text: ")[-1]
+
+    ans = ask(lambda p: 0.9 if "79/286" in text(p) else 0.3)
+    assert not ans.refused
+    [sentence] = ans.sentences
+    [cit] = ans.citations
+    assert "79/286" in cit.quote and "better than the written answer" in sentence.reason
+    assert [r.text for r in ans.removed] == [wrong + "."] and "answers the question better" in ans.removed[0].reason
+    assert any(e["p_answer"] == 0.9 for e in ans.evidence)
+    _check_offsets(ans)
+
+    for fn in (lambda p: 0.9 if "79/286" in text(p) else 0.9 - ANSWER_MARGIN / 2,  # not clearly better
+               lambda p: 0.9 if "79/286" in text(p) or "reconvene" in text(p) else 0.3):  # the cited one answers too
+        kept = ask(fn)
+        assert [s.text for s in kept.sentences] == [wrong + "."], kept.sentences
+        assert "reconvene at 10 a.m." in kept.citations[0].quote and not kept.removed

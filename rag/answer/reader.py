@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.candidates import Candidate
-from rag.answer.judge import ANSWER_THRESHOLD, Judge, answer_messages
+from rag.answer.judge import ANSWER_MARGIN, ANSWER_THRESHOLD, Judge, answer_messages
 from rag.answer.relevance import asks_for_figure, figures
 
 
@@ -46,6 +46,31 @@ def choose(question: str, candidates: list[Candidate], judge: Judge, *, top: int
         judged.append(Evidence(c, p))
     chosen = sorted((e for e in judged if e.p_answer >= threshold), key=lambda e: -e.p_answer)[:keep]
     return chosen, judged
+
+
+def cited_probability(question: str, spans: list[tuple[str, int, int, str]], candidates: list[Candidate],
+                      doc_of: list[str], judged: list[Evidence], judge: Judge) -> float | None:
+    """The judge's probability that the written answer's evidence answers the question: the most
+    probable sentence inside any cited (doc_id, start, end, quote) span. Sentences already judged
+    are not asked again; a span holding no candidate sentence is judged as its quote. `doc_of[i]`
+    is the document of hit i. None when the judge cannot answer."""
+    known = {(doc_of[e.candidate.hit], e.candidate.start): e.p_answer for e in judged}
+    best = None
+    for doc_id, start, end, quote in spans:
+        inside = [c for c in candidates if doc_of[c.hit] == doc_id and c.start < end and c.end > start]
+        ps = [known[(doc_id, c.start)] if (doc_id, c.start) in known
+              else judge.p_yes(answer_messages(question, c.text, c.context)) for c in inside] or [
+            judge.p_yes(answer_messages(question, quote))]
+        if any(p is None for p in ps):
+            return None
+        best = max([best or 0.0, *ps])
+    return best
+
+
+def outranks(best: Evidence, cited: float, margin: float = ANSWER_MARGIN) -> bool:
+    """Whether the judge finds `best` answers the question clearly better (by `margin` or more)
+    than the written answer's cited evidence, whose probability is `cited`."""
+    return best.p_answer is not None and best.p_answer - cited >= margin
 
 
 def unjudged(candidates: list[Candidate], keep: int, floor: float) -> list[Evidence]:
