@@ -201,10 +201,10 @@ class Assistant:
                 best, cited, judged = self._outranked(query, hits, documents, _spans(sentences, citations))
                 if best is not None:
                     evidence = tuple(dict(_quote(e.candidate, hits, documents), p_answer=e.p_answer) for e in judged)
-                    book = CitationBook(hits, documents)
                     removed += [replace(x, supported=False, reason=OUTRANKED) for x in sentences]
-                    sentences = [_quoted(best, best.candidate.hit, book, _outranked_reason(best, cited))]
-                    citations = book.citations
+                    sentences, citations = _quoted_answer(
+                        best, hits, documents, f"quoted: the judge found this sentence answers ({best.p_answer:.2f}) "
+                                               f"better than the written answer's evidence ({cited:.2f})")
         timings["verify"] = _ms(t)
         refused = not any(s.supported and s.citations for s in sentences)
         if refused and mode == "generate" and raw is not None:
@@ -252,10 +252,8 @@ class Assistant:
         best, judged = self._answering(query, query, hits, documents)
         if best is None:
             return None, judged
-        book = CitationBook(hits, documents)
-        sentence = _quoted(best, best.candidate.hit, book,
-                           "quoted: the judge found this sentence answers; the written answer was not supported")
-        return ([sentence], book.citations), judged
+        return _quoted_answer(best, hits, documents, "quoted: the judge found this sentence answers; the written "
+                                                     "answer was not supported"), judged
 
     def _outranked(self, query: str, hits: list[Hit], documents: dict, spans: list):
         """(the candidate sentence of `hits` the judge finds answers `query` clearly better
@@ -267,8 +265,7 @@ class Assistant:
         if best is None:
             return None, None, judged
         doc_of = [h.chunk.doc_id for h in hits]
-        b = best.candidate
-        if any(doc_of[b.hit] == d and b.start < e and b.end > s0 for d, s0, e, _ in spans):
+        if any(reader.in_span(best.candidate, doc_of, span) for span in spans):
             return None, None, judged  # the answer already cites it
         cited = reader.cited_probability(query, spans, ranked, doc_of, judged, self._judge_for(self._generator))
         if cited is None or not reader.outranks(best, cited):
@@ -479,15 +476,16 @@ def _quoted(evidence, hit_index: int, book: CitationBook, reason: str) -> Answer
     return AnswerSentence(f"“{' '.join(doc.text[start:c.end].split())}”", (n,), True, evidence.p_answer or 0.0, reason)
 
 
+def _quoted_answer(evidence, hits: list[Hit], documents: dict, reason: str) -> tuple[list[AnswerSentence], list]:
+    """An answer that is one judged candidate of `hits`, quoted: (sentences, citations)."""
+    book = CitationBook(hits, documents)
+    return [_quoted(evidence, evidence.candidate.hit, book, reason)], book.citations
+
+
 def _spans(sentences: list[AnswerSentence], citations: list) -> list[tuple[str, int, int, str]]:
     """(doc_id, start, end, quote) of each citation the supported `sentences` carry."""
     used = {n for x in sentences if x.supported for n in x.citations}
     return [(c.doc_id, c.start, c.end, c.quote) for c in citations if c.n in used]
-
-
-def _outranked_reason(best, cited: float) -> str:
-    return (f"quoted: the judge found this sentence answers ({best.p_answer:.2f}) better than the written "
-            f"answer's evidence ({cited:.2f})")
 
 
 def _label(doc) -> str:

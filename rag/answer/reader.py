@@ -48,23 +48,30 @@ def choose(question: str, candidates: list[Candidate], judge: Judge, *, top: int
     return chosen, judged
 
 
+def in_span(c: Candidate, doc_of: list[str], span: tuple[str, int, int, str]) -> bool:
+    """Whether candidate `c` overlaps the cited (doc_id, start, end, quote) `span`; `doc_of[i]` is
+    the document of hit i."""
+    doc_id, start, end, _ = span
+    return doc_of[c.hit] == doc_id and c.start < end and c.end > start
+
+
 def cited_probability(question: str, spans: list[tuple[str, int, int, str]], candidates: list[Candidate],
                       doc_of: list[str], judged: list[Evidence], judge: Judge) -> float | None:
     """The judge's probability that the written answer's evidence answers the question: the most
     probable sentence inside any cited (doc_id, start, end, quote) span. Sentences already judged
-    are not asked again; a span holding no candidate sentence is judged as its quote. `doc_of[i]`
-    is the document of hit i. None when the judge cannot answer."""
+    are not asked again; a span holding no candidate sentence is judged as its quote. None when
+    the judge cannot answer, or nothing is cited."""
     known = {(doc_of[e.candidate.hit], e.candidate.start): e.p_answer for e in judged}
-    best = None
-    for doc_id, start, end, quote in spans:
-        inside = [c for c in candidates if doc_of[c.hit] == doc_id and c.start < end and c.end > start]
-        ps = [known[(doc_id, c.start)] if (doc_id, c.start) in known
+    found: list[float] = []
+    for span in spans:
+        inside = [c for c in candidates if in_span(c, doc_of, span)]
+        ps = [known[(span[0], c.start)] if (span[0], c.start) in known
               else judge.p_yes(answer_messages(question, c.text, c.context)) for c in inside] or [
-            judge.p_yes(answer_messages(question, quote))]
+            judge.p_yes(answer_messages(question, span[3]))]
         if any(p is None for p in ps):
             return None
-        best = max([best or 0.0, *ps])
-    return best
+        found += ps
+    return max(found, default=None)
 
 
 def outranks(best: Evidence, cited: float, margin: float = ANSWER_MARGIN) -> bool:
