@@ -14,6 +14,11 @@
    allocate n_ctx x n_vocab floats (2.5 GB here).
 3. GET /rag/status (memory, idle time, cache use) and a stop after `--idle-s` seconds without a
    request, so a server nobody uses gives its memory back; the next command starts a new one.
+
+On CPUs with AMX (Intel Sapphire Rapids and later) the weights are not repacked into llama.cpp's
+extra CPU buffer types: its AMX matrix multiply crashes the process on the first prompt with this
+Q4_K_M model (SIGSEGV in ggml_backend_amx_mul_mat; ggml-org/llama.cpp#20824, no fix upstream).
+Elsewhere repacking stays on, as llama.cpp's default.
 """
 
 
@@ -35,6 +40,38 @@ def rss_bytes(pid: int | str = "self") -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU advertises AMX matrix instructions (Linux's `amx_int8` / `amx_tile` flags)."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return bool({"amx_int8", "amx_tile"} & set(line.split(":", 1)[-1].split()))
+    except OSError:
+        pass
+    return False
+
+
+def without_extra_buffer_types() -> None:
+    """Make every Llama this process loads skip llama.cpp's extra CPU buffer types (weight
+    repacking, AMX included): llama-cpp-python exposes `use_extra_bufts` in the model parameters
+    but not as a Llama() argument, so the defaults it starts from are changed instead."""
+    import llama_cpp.llama as llama_module
+
+    lib = llama_module.llama_cpp
+    if getattr(lib.llama_model_default_params, "_rag_no_extra_bufts", False):
+        return
+    default = lib.llama_model_default_params
+
+    def params():
+        p = default()
+        p.use_extra_bufts = False
+        return p
+
+    params._rag_no_extra_bufts = True
+    lib.llama_model_default_params = params
 
 
 class StateCache:
@@ -135,6 +172,8 @@ def build_app(args):
     from llama_cpp.server.app import create_app, get_llama_proxy
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
+    if cpu_has_amx():
+        without_extra_buffer_types()
     server = ServerSettings(host=args.host, port=args.port, interrupt_requests=False)
     model = ModelSettings(
         model=args.model, model_alias=args.alias, n_ctx=args.ctx, n_threads=args.threads,

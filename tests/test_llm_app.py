@@ -55,3 +55,29 @@ def test_restoring_a_trimmed_state_broadcasts_its_row_like_the_full_copy():
     cache[(5, 6, 7)] = state
     full[: state.n_tokens, :] = cache[(5, 6, 7)].scores[:, :8]  # what load_state does, narrowed
     assert (full[:3] == 0).all() and (full[3:] == 1).all()
+
+
+def test_amx_is_read_from_the_cpu_flags(tmp_path):
+    from rag.llm_app import cpu_has_amx
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert not cpu_has_amx(str(info))
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_int8 amx_tile\n")
+    assert cpu_has_amx(str(info))
+    assert not cpu_has_amx(str(tmp_path / "missing"))
+
+
+def test_models_loaded_after_the_switch_skip_extra_buffer_types(monkeypatch):
+    """On AMX CPUs the weights must not be repacked (llama.cpp's AMX multiply crashes on the first
+    prompt): the model parameters every Llama() starts from say so, and only once patched."""
+    import llama_cpp.llama as llama_module
+
+    from rag.llm_app import without_extra_buffer_types
+
+    lib = llama_module.llama_cpp
+    monkeypatch.setattr(lib, "llama_model_default_params", lib.llama_model_default_params)
+    assert lib.llama_model_default_params().use_extra_bufts  # llama.cpp's default: repack
+    without_extra_buffer_types()
+    without_extra_buffer_types()
+    assert not lib.llama_model_default_params().use_extra_bufts
