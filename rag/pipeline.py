@@ -20,7 +20,7 @@ from rag.answer.parts import missing_note, part_query, part_question, question_p
 from rag.errors import LLMUnavailable
 from rag.prompt import REFUSAL, answer_messages, rewrite_messages
 from rag.answer.quote import quote_answer, quote_start, rank_sentences, select_context
-from rag.answer.relevance import misses_figure
+from rag.answer.relevance import attributed_elsewhere, misses_figure
 from rag.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Hit, SearchFilter
@@ -198,13 +198,11 @@ class Assistant:
                 # figure, a neighbouring fact): the judge compares its cited evidence with the
                 # best-ranked candidate sentences
                 yield {"event": "status", "stage": "judging"}
-                best, cited, judged = self._outranked(query, hits, documents, _spans(sentences, citations))
+                best, why, judged = self._outranked(query, hits, documents, _spans(sentences, citations))
                 if best is not None:
                     evidence = tuple(dict(_quote(e.candidate, hits, documents), p_answer=e.p_answer) for e in judged)
-                    removed += [replace(x, supported=False, reason=OUTRANKED) for x in sentences]
-                    sentences, citations = _quoted_answer(
-                        best, hits, documents, f"quoted: the judge found this sentence answers ({best.p_answer:.2f}) "
-                                               f"better than the written answer's evidence ({cited:.2f})")
+                    removed += [replace(x, supported=False, reason=why[0]) for x in sentences]
+                    sentences, citations = _quoted_answer(best, hits, documents, why[1])
         timings["verify"] = _ms(t)
         refused = not any(s.supported and s.citations for s in sentences)
         if refused and mode == "generate" and raw is not None:
@@ -256,24 +254,38 @@ class Assistant:
                                                      "answer was not supported"), judged
 
     def _outranked(self, query: str, hits: list[Hit], documents: dict, spans: list):
-        """(the candidate sentence of `hits` the judge finds answers `query` clearly better
-        (reader.outranks) than the written answer's cited (doc_id, start, end, quote) `spans`, or
-        None; the judge's probability for those spans; every judged candidate). The candidate is
-        `_answering`'s best, and not inside a cited span."""
+        """(the candidate sentence of `hits` that should replace the written answer whose cited
+        (doc_id, start, end, quote) are `spans`, or None; (why the written sentences go, why the
+        candidate is quoted); every judged candidate).
+
+        The candidate is `_answering`'s best (the judge finds it answers), not inside a cited span,
+        and either the judge finds it answers clearly better than the cited evidence
+        (reader.outranks), or it is attributed to whom the question names and the cited evidence
+        is not (attributed_elsewhere): the small judge reads a sentence well but not who said it.
+        Every candidate is read here, however low it ranks (the question is answered already; the
+        judge only checks it)."""
         ranked = candidates.rank(query, hits, documents, self.embedder)
-        best, judged = self._answering(query, query, hits, documents, ranked=ranked)
+        best, judged = self._answering(query, query, hits, documents, ranked=ranked, floor=0.0)
         if best is None:
             return None, None, judged
         doc_of = [h.chunk.doc_id for h in hits]
         if any(reader.in_span(best.candidate, doc_of, span) for span in spans):
             return None, None, judged  # the answer already cites it
         cited = reader.cited_probability(query, spans, ranked, doc_of, judged, self._judge_for(self._generator))
-        if cited is None or not reader.outranks(best, cited):
-            return None, cited, judged
-        return best, cited, judged
+        if cited is None:
+            return None, None, judged
+        if reader.outranks(best, cited):
+            return best, (OUTRANKED, f"quoted: the judge found this sentence answers ({best.p_answer:.2f}) "
+                                     f"better than the written answer's evidence ({cited:.2f})"), judged
+        c = best.candidate
+        if attributed_elsewhere(query, _paragraph_text(documents[doc_of[c.hit]], c.start, c.text),
+                                [_paragraph_text(documents[d], a, q) for d, a, _, q in spans]):
+            return best, (MISATTRIBUTED, f"quoted: the judge found this sentence answers ({best.p_answer:.2f}), "
+                                         "and its paragraph names whom the question asks about"), judged
+        return None, None, judged
 
     def _answering(self, question: str, ranking: str, hits: list[Hit], documents: dict, figure_of: str | None = None,
-                   ranked: list | None = None):
+                   ranked: list | None = None, floor: float | None = None):
         """(the judged candidate sentence of `hits` that best answers `question`, or None; every
         judged candidate). Candidates are ranked against `ranking` (or given, `ranked`); the best is
         the most probable at or above ANSWER_THRESHOLD that holds a figure when `figure_of`
@@ -284,7 +296,7 @@ class Assistant:
             return None, []
         if ranked is None:
             ranked = candidates.rank(ranking, hits, documents, self.embedder)
-        cands = [c for c in ranked if c.score >= s.quote_threshold]
+        cands = [c for c in ranked if c.score >= (s.quote_threshold if floor is None else floor)]
         picked = reader.choose(question, cands, judge, top=s.judge_candidates, keep=s.judge_candidates)
         if picked is None:
             return None, []
@@ -457,6 +469,8 @@ class _Ranked:
 
 DIFFER_NOTE = "The sources give different figures."
 OUTRANKED = "the judge found another retrieved sentence answers the question better"
+MISATTRIBUTED = ("the passage it cites never names whom the question asks about; another retrieved sentence's "
+                 "passage does, and answers")
 MISSING_FIGURE_NOTE = "The documents do not give the figure asked for."
 
 
@@ -486,6 +500,12 @@ def _spans(sentences: list[AnswerSentence], citations: list) -> list[tuple[str, 
     """(doc_id, start, end, quote) of each citation the supported `sentences` carry."""
     used = {n for x in sentences if x.supported for n in x.citations}
     return [(c.doc_id, c.start, c.end, c.quote) for c in citations if c.n in used]
+
+
+def _paragraph_text(doc, start: int, fallback: str) -> str:
+    """The text of the paragraph holding offset `start` of `doc` (`fallback` outside paragraphs)."""
+    para = doc.paragraph_at(start)
+    return doc.text[para.start : para.end] if para is not None else fallback
 
 
 def _label(doc) -> str:

@@ -442,3 +442,36 @@ def test_a_written_answer_citing_the_wrong_sentence_gives_way_to_the_one_the_jud
         kept = ask(fn)
         assert [s.text for s in kept.sentences] == [wrong + "."], kept.sentences
         assert "reconvene at 10 a.m." in kept.citations[0].quote and not kept.removed
+
+
+def test_a_figure_cited_from_another_speakers_paragraph_gives_way_to_the_named_speakers(home, real_embedder):
+    """Seen in the eval (q037): asked for the figure the President of the General Assembly gave,
+    the model cited another speaker's paragraph (a Permanent Representative's 25%), and the judge,
+    which reads a sentence well but not who said it, found both speakers' sentences answer. The
+    paragraph the answer cites never names the President; the one holding the 35% does, so that
+    sentence replaces the written answer. Asked about the Representative, the same citation stays."""
+    from rag.answer.judge import ScriptedJudge
+    from rag.pipeline import MISATTRIBUTED
+
+    def ask(question):
+        def reply(messages):
+            if "<<<" not in messages[-1]["content"] or "Claim" in messages[-1]["content"]:
+                return "yes"  # the verifier's own judge
+            return f"The increase in victims since 2019 was 25% [{source_with(messages, '25% rise in victim')}]."
+
+        judge = ScriptedJudge(lambda p: 0.85 if re.search(r"35% increase|25% rise", p.split("Text: ")[-1]) else 0.2)
+        return Assistant(Settings(home=home, answer_flow="context"), generator=ScriptedGenerator(reply),
+                         embedder=real_embedder, judge=judge).ask(question)
+
+    ans = ask("According to the President of the General Assembly's opening remarks at the June 2025 hearing, "
+              "what was the increase in victims since 2019?")
+    [sentence] = ans.sentences
+    [cit] = ans.citations
+    assert "35% increase in victims" in cit.quote and "names whom the question asks about" in sentence.reason
+    assert [r.reason for r in ans.removed] == [MISATTRIBUTED]
+    _check_offsets(ans)
+
+    kept = ask("According to the Permanent Representative of Tajikistan at the June 2025 hearing, what was the "
+               "increase in victims since 2019?")
+    assert [x.text for x in kept.sentences] == ["The increase in victims since 2019 was 25%."], kept.sentences
+    assert "25% rise in victim" in kept.citations[0].quote and not kept.removed

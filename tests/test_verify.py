@@ -143,3 +143,19 @@ def test_a_question_naming_what_no_cited_document_names_is_not_answered_by_it():
     assert names_absent(q, ["The Bangladesh regimen, gatifloxacin-based"]) == []
     assert names_absent("What did UNODC's report on Bangladesh find?", ["UNODC's report"]) == ["Bangladesh"]
     assert names_absent("What did the UNODC report find on MDR-TB?", ["MDR-TB rose."]) == []  # acronyms only: one found
+
+
+def test_attribution_is_read_from_the_paragraph_and_names_match_at_word_starts():
+    from rag.answer.relevance import attributed_elsewhere, named
+
+    question = "According to the President of the Assembly in June, what was the increase in victims?"
+    president = "H.E. Philemon Yang, President of the General Assembly, opened. He cited a 35% increase in victims."
+    other = "The Representative of Tajikistan expressed concern. He noted a 25% rise in victims."
+    assert named(["President"], president) == {"President"}
+    assert not named(["President"], other)  # "expressed" holds "pres", but not at a word start
+    assert named(["Thai"], "soldiers in Thailand") == {"Thai"}
+    assert attributed_elsewhere(question, president, [other])
+    assert not attributed_elsewhere(question, president, [president])  # the answer cites the named speaker
+    assert not attributed_elsewhere(question, other, [other])  # nobody named anywhere: nothing to go by
+    assert not attributed_elsewhere(question, "The meeting in June heard 40 speakers.", [other])  # a month is not a speaker
+    assert not attributed_elsewhere("what was the increase in victims?", president, [other])  # no name asked about

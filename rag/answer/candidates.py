@@ -3,7 +3,8 @@
 Retrieval returns chunks; the answer is usually one sentence inside one of them, and a chunk
 that merely repeats the question's setting words can outrank the chunk holding it. So every
 sentence of every retrieved chunk is scored on its own against the question (0.6 * cosine +
-0.4 * share of the question's content terms), and the judge then reads the best few.
+0.4 * share of the question's content terms, held by the sentence or its paragraph's opening),
+and the judge then reads the best few.
 
 Each candidate carries its paragraph's opening sentence as `context`: in meeting records and
 papers alike, who is speaking or what is being measured is often said once, at the start of a
@@ -75,7 +76,7 @@ def rank(question: str, hits: list[Hit], documents: dict[str, Document], embedde
             found.append((j, s, e, " ".join(text.split()), _paragraph_opening(doc, s)))
     if not found:
         return []
-    scores = relevance_scores(question, [f[3] for f in found], embedder)
+    scores = relevance_scores(question, [f[3] for f in found], embedder, [f[4] for f in found])
     out = [Candidate(score, j, s, e, text, ctx) for (j, s, e, text, ctx), score in zip(found, scores)]
     out.sort(key=lambda c: -c.score)
     return out

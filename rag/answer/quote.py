@@ -33,15 +33,18 @@ def rank_sentences(question: str, hits: list[Hit], documents: dict[str, Document
     return scored
 
 
-def relevance_scores(question: str, texts: list[str], embedder: Embedder) -> list[float]:
+def relevance_scores(question: str, texts: list[str], embedder: Embedder,
+                     contexts: list[str] | None = None) -> list[float]:
     """How well each text matches the question: 0.6 * cosine + 0.4 * share of the question's
-    content terms it holds (the score quote mode and the candidates of rag/answer rank by)."""
+    content terms it holds (the score quote mode and the candidates of rag/answer rank by).
+    With `contexts` (one per text), a term may be held by the text or by its context."""
     vecs = embedder.embed([question] + list(texts))
     cos = vecs[1:] @ vecs[0]
     q_terms = content_terms(question)
     out = []
-    for text, c in zip(texts, cos):
-        cover = len(q_terms & content_terms(text)) / len(q_terms) if q_terms else 0.0
+    for i, (text, c) in enumerate(zip(texts, cos)):
+        held = content_terms(text) | (content_terms(contexts[i]) if contexts and contexts[i] else set())
+        cover = len(q_terms & held) / len(q_terms) if q_terms else 0.0
         out.append(0.6 * float(c) + 0.4 * cover)
     return out
 

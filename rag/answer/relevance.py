@@ -103,21 +103,51 @@ def restates(question: str, sentence: str) -> bool:
 RESTATES = "only restates the question: not an answer to it"
 
 
-def names_absent(question: str, documents: Iterable[str]) -> list[str]:
-    """The names the question uses (capitalised words after its first word, else its acronyms)
-    when it uses some and none of them appears in any of `documents` (the texts of the documents
-    an answer cites, titles included; read only when the question names something); else []. A
-    name matches on its first four letters, so "Thai" finds "Thailand" and "Iranian" finds "Iran"."""
+def asked_names(question: str) -> list[str]:
+    """The names the question uses: its capitalised words after the first, else its acronyms.
+
+    Capitalised names ("Bangladesh", "Zomba") say which study, place or speaker is meant;
+    acronyms ("MDR-TB", "HIV") mostly name the topic, which documents about another study share.
+    So when the question has both, its capitalised names are the ones that count."""
     asked = names(question)
-    # Capitalised names ("Bangladesh", "Zomba") say which study, place or speaker is meant;
-    # acronyms ("MDR-TB", "HIV") mostly name the topic, which documents about another study
-    # share. So when the question has both, one of its capitalised names must be found.
     proper = [n for n in asked if not re.sub(r"['’]?s$", "", n).isupper()]
-    asked = proper or asked
+    return proper or asked
+
+
+def named(asked: Iterable[str], text: str) -> set[str]:
+    """Those of the `asked` names that `text` holds. A name matches a word beginning with its
+    first four letters, so "Thai" finds "Thailand" and "Iranian" finds "Iran" (but "President"
+    does not find "expressed")."""
+    hay = norm(text)
+    return {n for n in asked if re.search(r"(?<!\w)" + re.escape(norm(n)[:4]), hay)}
+
+
+def names_absent(question: str, documents: Iterable[str]) -> list[str]:
+    """The names the question uses (`asked_names`) when it uses some and none of them appears in
+    any of `documents` (the texts of the documents an answer cites, titles included; read only
+    when the question names something); else []."""
+    asked = asked_names(question)
     if not asked:
         return []
-    hay = " ".join(norm(d) for d in documents)
-    return [] if any(norm(n)[:4] in hay for n in asked) else asked
+    return [] if named(asked, " ".join(documents)) else asked
+
+
+_MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december"}
+
+
+def attributed_elsewhere(question: str, candidate_paragraph: str, cited_paragraphs: Iterable[str]) -> bool:
+    """Whether the question names who or what it asks about (a speaker, body, study, place: its
+    `asked_names`, months left out: a date is the document's, not the paragraph's), the paragraph
+    of `candidate_paragraph` names some of it, and none of the paragraphs the answer cites does.
+
+    Meeting records and papers attribute by paragraph: "The President of the Assembly said ...",
+    then "he warned ..."; a figure cited from a paragraph that never names the speaker asked about
+    is someone else's figure, however well the sentence itself matches the question."""
+    asked = [n for n in asked_names(question) if norm(n) not in _MONTHS]
+    if not asked or not named(asked, candidate_paragraph):
+        return False
+    return not any(named(asked, p) for p in cited_paragraphs)
 
 
 def names_reason(missing: list[str]) -> str:
