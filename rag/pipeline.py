@@ -262,8 +262,8 @@ class Assistant:
         and either the judge finds it answers clearly better than the cited evidence
         (reader.outranks), or it is attributed to whom the question names and the cited evidence
         is not (attributed_elsewhere): the small judge reads a sentence well but not who said it.
-        Every candidate is read here, however low it ranks (the question is answered already; the
-        judge only checks it)."""
+        The best `judge_candidates` candidates are read whatever they score (no quote-mode floor:
+        the question is answered already, the judge only checks the answer)."""
         ranked = candidates.rank(query, hits, documents, self.embedder)
         best, judged = self._answering(query, query, hits, documents, ranked=ranked, floor=0.0)
         if best is None:
