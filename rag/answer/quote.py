@@ -42,8 +42,8 @@ def relevance_scores(question: str, texts: list[str], embedder: Embedder,
     cos = vecs[1:] @ vecs[0]
     q_terms = content_terms(question)
     out = []
-    for i, (text, c) in enumerate(zip(texts, cos)):
-        held = content_terms(text) | (content_terms(contexts[i]) if contexts and contexts[i] else set())
+    for text, context, c in zip(texts, contexts or [""] * len(texts), cos):
+        held = content_terms(text) | content_terms(context)
         cover = len(q_terms & held) / len(q_terms) if q_terms else 0.0
         out.append(0.6 * float(c) + 0.4 * cover)
     return out
