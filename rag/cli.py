@@ -111,7 +111,7 @@ def ingest(paths, rebuild, as_json, quiet):
 
 @cli.command()
 @click.argument("query")
-@click.option("--k", "k", type=click.IntRange(1, 100), default=None, help="Number of passages (default: RAG_K).")
+@click.option("--k", "k", type=click.IntRange(1, 100), default=None, help="Number of passages (default: RAG_K); hybrid search adds the passage holding the best-matching sentence of the next ones (RAG_SENTENCE_POOL).")
 @filter_option
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True,
               help="Retriever to use.")

@@ -20,7 +20,7 @@ from rag.answer.parts import missing_note, part_query, part_question, question_p
 from rag.errors import LLMUnavailable
 from rag.prompt import REFUSAL, answer_messages, rewrite_messages
 from rag.answer.quote import quote_answer, quote_start, rank_sentences, select_context
-from rag.answer.relevance import attributed_elsewhere, misses_figure
+from rag.answer.relevance import attributed, attributed_elsewhere, misses_figure
 from rag.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Hit, SearchFilter
@@ -289,7 +289,9 @@ class Assistant:
         """(the judged candidate sentence of `hits` that best answers `question`, or None; every
         judged candidate). Candidates are ranked against `ranking` (or given, `ranked`); the best is
         the most probable at or above ANSWER_THRESHOLD that holds a figure when `figure_of`
-        (default: the question) asks for one, from a document naming what the question names."""
+        (default: the question) asks for one, from a document naming what the question names;
+        when the question names who or what it asks about, the most probable of those whose
+        paragraph names it (`attributed`) comes first."""
         s = self.settings
         judge = self._judge_for(self._generator)
         if judge is None:
@@ -301,8 +303,12 @@ class Assistant:
         if picked is None:
             return None, []
         chosen, judged = picked
-        best = next((e for e in chosen if not misses_figure(figure_of or question, [e.text])
-                     and not names_not_in(question, [hits[e.candidate.hit].chunk.doc_id], documents)), None)
+        ok = [e for e in chosen if not misses_figure(figure_of or question, [e.text])
+              and not names_not_in(question, [hits[e.candidate.hit].chunk.doc_id], documents)]
+        # of those the judge finds answer, one from a paragraph naming whom the question names
+        # comes first: the judge reads a sentence, not who said it
+        best = next((e for e in ok if attributed(question, _paragraph_text(
+            documents[hits[e.candidate.hit].chunk.doc_id], e.candidate.start, e.text))), ok[0] if ok else None)
         return best, judged
 
     def _evidence_first(self, question: str, query: str, hits: list[Hit], documents: dict, t0: float,

@@ -1,19 +1,30 @@
-"""Hybrid retrieval: BM25 and dense rankings fused, near-duplicates collapsed, filters applied.
+"""Hybrid retrieval: BM25 and dense rankings fused, near-duplicates collapsed, filters applied,
+then the chunk holding the best-matching sentence pulled in.
 
 Fusion is reciprocal rank fusion by default (robust, needs no score calibration); the
 distribution-based score fusion (DBSF) alternative is kept because it is measured side by side
 in bench/retrieval_quality.py.
+
+Chunks are ranked whole, so a chunk whose one answering sentence sits among sentences about
+other things ranks below chunks that merely repeat the question's setting words ("Who moderated
+the panel at the June 2025 hearing?": the moderator's sentence shares a paragraph with the
+panel's topics). So the sentences of the next chunks of the fused ranking (down to
+`sentence_pool`) are scored one by one, as the answer stage scores its candidates
+(`relevance_scores`), and the chunk holding the best of them is added after the k.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Literal, Protocol
 
 import numpy as np
 
 from embeddings import Embedder, get_embedder
 from rag.index import Index, LoadedIndex
+from rag.lexical import content_terms
+from rag.sentences import split_sentences
 from rag.settings import Settings
 from rag.types import Hit, SearchFilter
 
@@ -46,6 +57,29 @@ def dbsf(results: list[tuple[np.ndarray, np.ndarray]]) -> dict[int, float]:
         for idx, s in zip(ids, scores):
             fused[int(idx)] = fused.get(int(idx), 0.0) + (float(s) - lo) / (hi - lo)
     return fused
+
+
+def relevance_scores(question: str, texts: list[str], embedder: Embedder,
+                     contexts: list[str] | None = None, query_vector: np.ndarray | None = None) -> list[float]:
+    """How well each text matches the question: 0.6 * cosine + 0.4 * share of the question's
+    content terms it holds (the score sentences are pulled in by here, and that quote mode and
+    the candidates of rag/answer rank by). With `contexts` (one per text), a term may be held by
+    the text or by its context. `query_vector`: the question's embedding, when already made."""
+    if not texts:
+        return []
+    if query_vector is None:
+        vecs = embedder.embed([question] + list(texts))
+        query_vector, vecs = vecs[0], vecs[1:]
+    else:
+        vecs = embedder.embed(list(texts))
+    cos = vecs @ query_vector
+    q_terms = content_terms(question)
+    out = []
+    for text, context, c in zip(texts, contexts or [""] * len(texts), cos):
+        held = content_terms(text) | content_terms(context)
+        cover = len(q_terms & held) / len(q_terms) if q_terms else 0.0
+        out.append(0.6 * float(c) + 0.4 * cover)
+    return out
 
 
 _TOKEN = re.compile(r"\w+")
@@ -94,8 +128,9 @@ class HybridRetriever:
         mask = index.allowed_mask(flt)
         n_cand = max(self.settings.candidates, k * 3)
         results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if self.mode in ("hybrid", "dense"):
-            results["dense"] = index.dense(self.embedder.embed_query(query), n_cand, mask)
+        qvec = self.embedder.embed_query(query) if self.mode in ("hybrid", "dense") else None
+        if qvec is not None:
+            results["dense"] = index.dense(qvec, n_cand, mask)
         if self.mode in ("hybrid", "bm25"):
             results["bm25"] = index.lexical(query, n_cand, mask)
         if self.mode == "hybrid":
@@ -108,7 +143,26 @@ class HybridRetriever:
             fused = {int(i): float(s) for i, s in zip(ids, scores)}
         ranks = {name: {int(i): r for r, i in enumerate(ids, start=1)} for name, (ids, _) in results.items()}
         order = sorted(fused, key=lambda i: -fused[i])
-        return self._collapse(order, fused, ranks, k)
+        pool = self.settings.sentence_pool if self.mode == "hybrid" else 0
+        hits = self._collapse(order, fused, ranks, max(k, pool))
+        if len(hits) <= k:
+            return hits
+        return hits[:k] + self._best_sentence(query, qvec, hits[k:])
+
+    def _best_sentence(self, query: str, qvec: np.ndarray, rest: list[Hit]) -> list[Hit]:
+        """[the hit of `rest` holding the sentence that best matches the query], its ranks noting
+        "sentence": 1; [] when `rest` has no sentence."""
+        where, texts = [], []
+        for j, h in enumerate(rest):
+            text = h.chunk.text
+            for a, b in split_sentences(text):
+                where.append(j)
+                texts.append(" ".join(text[a:b].split()))
+        if not texts:
+            return []
+        scores = relevance_scores(query, texts, self.embedder, query_vector=qvec)
+        best = rest[where[int(np.argmax(scores))]]
+        return [replace(best, ranks={**best.ranks, "sentence": 1})]
 
     def _collapse(self, order: list[int], fused: dict[int, float], ranks: dict, k: int) -> list[Hit]:
         index = self.index

@@ -475,3 +475,31 @@ def test_a_figure_cited_from_another_speakers_paragraph_gives_way_to_the_named_s
                "increase in victims since 2019?")
     assert [x.text for x in kept.sentences] == ["The increase in victims since 2019 was 25%."], kept.sentences
     assert "25% rise in victim" in kept.citations[0].quote and not kept.removed
+
+
+def test_of_the_sentences_the_judge_finds_answer_the_one_attributed_to_whom_the_question_names_wins(home, real_embedder):
+    """Seen in the eval (q037, once retrieval pulled in the Secretary-General's message): the judge
+    found the Secretary-General's "children ... increased by one third since 2019" answers best
+    (0.85), above the President's own "35% increase in victims" (0.80). Only the President's
+    paragraph names him, so his sentence is the one that replaces the misattributed answer."""
+    from rag.answer.judge import ScriptedJudge
+    from rag.pipeline import MISATTRIBUTED
+
+    def reply(messages):
+        if "<<<" not in messages[-1]["content"] or "Claim" in messages[-1]["content"]:
+            return "yes"  # the verifier's own judge
+        return f"The increase in victims since 2019 was 25% [{source_with(messages, '25% rise in victim')}]."
+
+    def p(prompt):
+        text = prompt.split("Text: ")[-1]
+        return 0.85 if "one third since 2019" in text else 0.80 if re.search(r"35% increase|25% rise", text) else 0.2
+
+    question = ("According to the President of the General Assembly's opening remarks at the June 2025 hearing, "
+                "what was the increase in victims since 2019?")
+    ans = Assistant(Settings(home=home, answer_flow="context"), generator=ScriptedGenerator(reply),
+                    embedder=real_embedder, judge=ScriptedJudge(p)).ask(question)
+    [cit] = ans.citations
+    assert "35% increase in victims" in cit.quote, cit.quote
+    assert any("one third since 2019" in e["text"] for e in ans.evidence)  # the judge read it
+    assert [r.reason for r in ans.removed] == [MISATTRIBUTED]
+    _check_offsets(ans)

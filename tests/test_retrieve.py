@@ -105,7 +105,7 @@ def test_cli_search_json_and_status(corpus_index):
     out = subprocess.run([sys.executable, "-m", "rag.cli", "search", "Sweden criminalize purchase of sexual services",
                           "--k", "2", "--json"], env=env, capture_output=True, text=True, check=True)
     hits = json.loads(out.stdout)
-    assert len(hits) == 2
+    assert len(hits) == 2 or (len(hits) == 3 and hits[2]["ranks"]["sentence"] == 1)  # k, + the best sentence's
     for key in ("source", "chunk_id", "score", "text", "start", "end"):
         assert key in hits[0]
     src = Path(hits[0]["source"])
@@ -125,3 +125,23 @@ def test_cli_errors_are_one_line_with_next_step(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "rag.cli", "search", "x", "--filter", "colour=red"], env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "doc, symbol, from, to" in bad.stderr
+
+
+
+@pytest.mark.slow
+def test_the_chunk_holding_the_best_sentence_is_pulled_in(corpus_index, real_embedder):
+    """The hearing summary's moderator sentence shares its chunk with the panel's topics, so six
+    chunks that repeat the question's setting words ("30 June 2025", "hearing") outrank it; scored
+    on its own, the sentence brings its chunk in after the k."""
+    s, _ = corpus_index
+    question = "Who moderated the panel discussion at the 30 June 2025 multi-stakeholder hearing?"
+    chunk_only = HybridRetriever(s.model_copy(update={"sentence_pool": 0}), embedder=real_embedder).search(question)
+    assert len(chunk_only) == s.k and all("moderated by" not in h.chunk.text for h in chunk_only)  # the case is real
+
+    pulled = HybridRetriever(s, embedder=real_embedder).search(question)
+    assert s.sentence_pool > s.k
+    assert [h.chunk.id for h in pulled[: s.k]] == [h.chunk.id for h in chunk_only]  # the k are unchanged
+    assert len(pulled) == s.k + 1 and pulled[-1].ranks["sentence"] == 1
+    assert "The panel discussion was moderated by Ms. Delphine Schantz" in pulled[-1].chunk.text
+    # bm25 or dense alone (compared in bench/retrieval_quality.py) stay k
+    assert len(HybridRetriever(s, embedder=real_embedder, mode="dense").search(question)) == s.k

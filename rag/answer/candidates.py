@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from embeddings import Embedder
-from rag.answer.quote import relevance_scores
+from rag.retrieve import relevance_scores
 from rag.sentences import split_sentences
 from rag.types import Document, Hit
 

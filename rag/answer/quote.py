@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from embeddings import Embedder
-from rag.lexical import content_terms
+from rag.retrieve import relevance_scores
 from rag.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
 from rag.answer.verify import Support
@@ -31,22 +31,6 @@ def rank_sentences(question: str, hits: list[Hit], documents: dict[str, Document
     scored = [(score, j, s, e) for (j, s, e, _), score in zip(cands, scores)]
     scored.sort(key=lambda x: -x[0])
     return scored
-
-
-def relevance_scores(question: str, texts: list[str], embedder: Embedder,
-                     contexts: list[str] | None = None) -> list[float]:
-    """How well each text matches the question: 0.6 * cosine + 0.4 * share of the question's
-    content terms it holds (the score quote mode and the candidates of rag/answer rank by).
-    With `contexts` (one per text), a term may be held by the text or by its context."""
-    vecs = embedder.embed([question] + list(texts))
-    cos = vecs[1:] @ vecs[0]
-    q_terms = content_terms(question)
-    out = []
-    for text, context, c in zip(texts, contexts or [""] * len(texts), cos):
-        held = content_terms(text) | content_terms(context)
-        cover = len(q_terms & held) / len(q_terms) if q_terms else 0.0
-        out.append(0.6 * float(c) + 0.4 * cover)
-    return out
 
 
 _REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|him|them)\b", re.I)

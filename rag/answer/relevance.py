@@ -136,18 +136,22 @@ _MONTHS = {"january", "february", "march", "april", "may", "june", "july", "augu
            "november", "december"}
 
 
-def attributed_elsewhere(question: str, candidate_paragraph: str, cited_paragraphs: Iterable[str]) -> bool:
-    """Whether the question names who or what it asks about (a speaker, body, study, place: its
-    `asked_names`, months left out: a date is the document's, not the paragraph's), the paragraph
-    of `candidate_paragraph` names some of it, and none of the paragraphs the answer cites does.
+def attributed(question: str, paragraph: str) -> bool:
+    """Whether `paragraph` names some of who or what the question asks about (a speaker, body,
+    study, place: its `asked_names`, months left out: a date is the document's, not the
+    paragraph's). False when the question names nothing.
 
     Meeting records and papers attribute by paragraph: "The President of the Assembly said ...",
-    then "he warned ..."; a figure cited from a paragraph that never names the speaker asked about
-    is someone else's figure, however well the sentence itself matches the question."""
+    then "he warned ..."; a figure from a paragraph that never names the speaker asked about is
+    someone else's figure, however well the sentence itself matches the question."""
     asked = [n for n in asked_names(question) if norm(n) not in _MONTHS]
-    if not asked or not named(asked, candidate_paragraph):
-        return False
-    return not any(named(asked, p) for p in cited_paragraphs)
+    return bool(asked) and bool(named(asked, paragraph))
+
+
+def attributed_elsewhere(question: str, candidate_paragraph: str, cited_paragraphs: Iterable[str]) -> bool:
+    """Whether the paragraph of `candidate_paragraph` is `attributed` to whom the question names
+    and none of the paragraphs the answer cites is."""
+    return attributed(question, candidate_paragraph) and not any(attributed(question, p) for p in cited_paragraphs)
 
 
 def names_reason(missing: list[str]) -> str:

@@ -47,7 +47,7 @@ class Filters(BaseModel):
 
 class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=2000)
-    k: int | None = Field(None, ge=1, le=100, description="Passages returned (default RAG_K).")
+    k: int | None = Field(None, ge=1, le=100, description="Passages returned (default RAG_K), and the passage holding the best-matching sentence of the next ones, marked \"sentence\": 1 in its ranks (RAG_SENTENCE_POOL).")
     filters: Filters | None = None
 
 
