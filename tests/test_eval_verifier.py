@@ -27,7 +27,7 @@ def _subset():
 
 def test_labels_file_is_valid():
     rows = load_labels(VERIFIER_LABELS)
-    assert len(rows) == 133 and len({r["id"] for r in rows}) == 133
+    assert len(rows) == 135 and len({r["id"] for r in rows}) == 135
     assert {r["kind"] for r in rows if r["supported"]} == {"verbatim", "paraphrase", "partial", "attribution", "right_role"}
 
 

@@ -53,6 +53,18 @@ def test_a_claim_copying_a_spaced_thousands_separator_states_one_figure():
         "number 159 not in the passage", "number 4 not in the passage"]
 
 
+def test_an_ordinal_written_with_digits_is_a_figure_the_passage_must_state():
+    """Seen in the eval (q035): "the 20th anniversary" passed against "the twenty-fifth
+    anniversary": "20th" was not read as a figure at all."""
+    passage = "This year marks the twenty-fifth anniversary of the Convention, now ratified by 185 States Parties."
+    assert hard_failures("The message marked the 20th anniversary of the Convention.", passage) == [
+        "number 20 not in the passage"]
+    assert hard_failures("The message marked the 25th anniversary of the Convention.", passage) == []
+    assert hard_failures("It was the 185th State Party.", passage) == []
+    assert hard_failures("It was the 3rd review, and the 21st.", passage) == [
+        "number 21 not in the passage", "number 3 not in the passage"]
+
+
 def test_judge_reads_the_best_window_not_the_whole_chunk():
     text = "First sentence about budgets. Second sentence about shelters. Third sentence about courts."
     judge = _Recorder()
@@ -94,6 +106,8 @@ def test_ordinals_and_question_figures_are_not_answers():
     assert not misses_figure("What is the annual budget of the Fund?", ["It is $4 million."])
     assert misses_figure("How much was pledged to the Fund?", ["The Fund supports thousands of victims annually."])
     assert not misses_figure("How much was pledged?", ["Two million dollars were pledged."])
+    # seen in the eval (q051): a meeting's number is no count of votes
+    assert misses_figure("How many Member States voted in favour?", ["The 48th Meeting adopted the Declaration."])
 
 
 def test_a_sentence_is_on_the_question_through_itself_or_its_evidence():

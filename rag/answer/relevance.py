@@ -61,8 +61,9 @@ def asks_for_figure(question: str) -> bool:
 
 
 def figures(text: str) -> set[str]:
-    """The figures a text states: numbers in digits, and quantities in words."""
-    return claim_numbers(text) | {m.group().lower() for m in _FIGURE_WORDS.finditer(text)}
+    """The figures a text states: numbers in digits, and quantities in words (not ordinals: "the
+    48th meeting" names a meeting)."""
+    return claim_numbers(text, ordinals=False) | {m.group().lower() for m in _FIGURE_WORDS.finditer(text)}
 
 
 def misses_figure(question: str, sentences: list[str]) -> bool:

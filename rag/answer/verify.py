@@ -38,7 +38,8 @@ _ORD = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6
         "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
         "twentieth": 20, "thirtieth": 30, "fortieth": 40, "fiftieth": 50, "hundredth": 100}
 _WORDNUM = {w: i for i, w in enumerate(_UNITS)} | _TENS | _ORD | {"hundred": 100, "dozen": 12}
-_NUM = re.compile(r"(?<![\w/.\-‑])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w/]|\.\d)")
+# a figure, written with digits: "1,500", "3.5", and ordinals ("20th", "1st": the 20 is the figure)
+_NUM = re.compile(r"(?<![\w/.\-‑])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(st|nd|rd|th)?(?![\w/]|\.\d)")
 _SPACED_THOUSANDS = re.compile(r"(?<![\w/.,\-‑])\d{1,3}(?:, \d{3})+(?![\w/]|\.\d|,\d)")
 _NUMWORD = re.compile(r"\b(" + "|".join(sorted(_TENS, key=len, reverse=True)) + r")[-‑ ]("
                       + "|".join(_UNITS[1:10] + list(_ORD)[:9]) + r")\b|\b(" + "|".join(_WORDNUM) + r")\b", re.I)
@@ -58,7 +59,7 @@ def norm(s: str) -> str:
 
 
 def numbers(text: str) -> set[str]:
-    """Figures stated in a text, normalised ("1,500" -> "1500", "fifteenth" -> "15")."""
+    """Figures stated in a text, normalised ("1,500" -> "1500", "fifteenth" and "15th" -> "15")."""
     out = {m.group(1).replace(",", "") for m in _NUM.finditer(text)}
     # a thousands separator followed by a space, as text extraction leaves it ("5, 446 travellers")
     out |= {m.group().replace(",", "").replace(" ", "") for m in _SPACED_THOUSANDS.finditer(text)}
@@ -70,9 +71,11 @@ def numbers(text: str) -> set[str]:
     return {n[:-2] if n.endswith(".0") else n for n in out}
 
 
-def claim_numbers(text: str) -> set[str]:
-    """Figures a claim asserts: digits only (number words in claims are mostly not figures)."""
-    return {m.group(1).replace(",", "") for m in _NUM.finditer(text)}
+def claim_numbers(text: str, ordinals: bool = True) -> set[str]:
+    """Figures a claim asserts: digits only (number words in claims are mostly not figures).
+    `ordinals`: "20th" counts (as 20), as the passage must state it too; off where a figure must
+    be a quantity ("the 48th meeting" answers no "how many")."""
+    return {m.group(1).replace(",", "") for m in _NUM.finditer(text) if ordinals or not m.group(2)}
 
 
 def _join_spaced_thousands(claim: str, have: set[str]) -> str:
