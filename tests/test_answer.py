@@ -158,7 +158,7 @@ def test_prompt_layout_and_shared_refusal(home, real_embedder):
     assert REFUSAL in SYSTEM and msgs[0]["content"] == SYSTEM
     user = msgs[-1]["content"]
     assert user.index("[1]") < user.index("[2]") < user.index("[3]") < user.index("Question:")
-    assert user.count("<<<") == 3  # document text is fenced as data
+    assert user.count("<<<") == len(hits)  # document text is fenced as data (3, + the best sentence's passage)
 
 
 def test_prompt_hides_injected_orders_and_their_payload():
