@@ -159,6 +159,26 @@ def test_a_question_naming_what_no_cited_document_names_is_not_answered_by_it():
     assert names_absent("What did the UNODC report find on MDR-TB?", ["MDR-TB rose."]) == []  # acronyms only: one found
 
 
+def test_a_question_picking_one_of_several_by_ordinal_is_not_answered_by_a_document_that_never_says_it():
+    """Asked who moderated "the second panel", a record of a meeting with a single panel
+    discussion ("The panel discussion was moderated by ...") is about another panel."""
+    q = "Who moderated the second panel discussion on new technologies at the 2025 meeting?"
+    single = "The panel discussion was moderated by Ms. A. Panellists addressed new technologies."
+    assert names_absent(q, [single]) == ["the second panel"]
+    assert names_absent(q, ["The first panel met in the morning. The second panel focused on technology."]) == []
+    assert names_absent(q, ["The 2nd panel was moderated by Mr. B."]) == []  # digits say it too
+    assert names_absent("What did the 3rd arm of the trial show?", ["In the third arm, relapse fell."]) == []
+    assert names_absent("What did the third arm show?", ["Only two arms were compared."]) == ["the third arm"]
+    # no ordinal that picks something out: "for the first time", "first-ever"
+    assert names_absent("What happened for the first time in 2020?", ["A forum was held in 2020."]) == []
+    assert names_absent("What first-ever event did UNODC host?", ["UNODC hosted a forum."]) == []
+    assert names_absent("Which country was the first to ban it?", ["Sweden banned it in 1999."]) == []
+    # a name not found is reported first; a name found still leaves the ordinal to be said
+    assert names_absent("What did Kenya's second report find?", ["Uganda's second report"]) == ["Kenya's"]
+    assert names_absent("What did Kenya's second report find?", ["Kenya's report found"]) == []  # no "the"
+    assert names_absent("What did the second Kenya report find?", ["The Kenya report found"]) == ["the second kenya"]
+
+
 def test_attribution_is_read_from_the_paragraph_and_names_match_at_word_starts():
     from rag.answer.relevance import attributed_elsewhere, named
 

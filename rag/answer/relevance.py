@@ -123,14 +123,46 @@ def named(asked: Iterable[str], text: str) -> set[str]:
     return {n for n in asked if re.search(r"(?<!\w)" + re.escape(norm(n)[:4]), hay)}
 
 
+_ORDINAL_WORDS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+# "the second panel", "its third report", "the 2nd arm": an ordinal that picks one of several
+# ("the first time", "the first-ever forum" pick nothing out)
+_ORDINAL = re.compile(r"\b(?:the|its|their|his|her)\s+(" + "|".join(_ORDINAL_WORDS)
+                      + r"|\d+(?:st|nd|rd|th))\s+(?!time\b)([a-z][\w-]*)", re.I)
+
+
+def asked_ordinals(question: str) -> list[str]:
+    """The ordinals with which the question picks one of several things: ["second panel"]."""
+    return [f"{m.group(1).lower()} {m.group(2).lower()}" for m in _ORDINAL.finditer(question)
+            if content_terms(m.group(2))]  # "the first in the world", "the first to" name no thing
+
+
+def _says_ordinal(ordinal: str, text: str) -> bool:
+    """Whether `text` (normalised) says the ordinal, in words or digits ("second" or "2nd")."""
+    word = ordinal.split()[0]
+    forms = {word}
+    if word in _ORDINAL_WORDS:
+        n = _ORDINAL_WORDS.index(word) + 1
+        forms.add(f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n, 'th') }")
+    elif word[:-2].isdigit() and 1 <= int(word[:-2]) <= len(_ORDINAL_WORDS):
+        forms.add(_ORDINAL_WORDS[int(word[:-2]) - 1])
+    return any(re.search(rf"(?<![\w-]){f}(?![\w])", text) for f in forms)
+
+
 def names_absent(question: str, documents: Iterable[str]) -> list[str]:
     """The names the question uses (`asked_names`) when it uses some and none of them appears in
     any of `documents` (the texts of the documents an answer cites, titles included; read only
-    when the question names something); else []."""
+    when the question names something); else the ordinals with which it picks one of several
+    ("the second panel") that none of the documents says at all: a document with a single panel
+    discussion answers about that one, not the second; else []."""
     asked = asked_names(question)
-    if not asked:
+    ordinals = asked_ordinals(question)
+    if not asked and not ordinals:
         return []
-    return [] if named(asked, " ".join(documents)) else asked
+    hay = " ".join(documents)
+    if asked and not named(asked, hay):
+        return asked
+    said = norm(hay) if ordinals else ""
+    return [f"the {o}" for o in ordinals if not _says_ordinal(o, said)]
 
 
 _MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
