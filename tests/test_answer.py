@@ -375,15 +375,17 @@ def test_a_rescue_needs_the_figure_asked_for(home, real_embedder):
 
 
 def test_a_rescue_needs_a_document_naming_what_was_asked_about(home, real_embedder):
-    """A sentence the judge likes is not quoted when its document never names the country asked about."""
+    """A sentence the judge likes is not quoted when its document never names the country asked
+    about; the judge does not even read it (it could not be chosen)."""
     from rag.answer.judge import ScriptedJudge
 
     s = Settings(home=home, answer_flow="context")
-    judge = ScriptedJudge(lambda text: 0.9 if "strategic corridor" in text.split("Text:")[-1] else 0.1)
     for country, refused in (("Narnia", True), ("Solomon Islands", False)):
+        judge = ScriptedJudge(lambda text: 0.9 if "strategic corridor" in text.split("Text:")[-1] else 0.1)
         ans = Assistant(s, generator=ScriptedGenerator(lambda m: REFUSAL), embedder=real_embedder,
                         judge=judge).ask(CORRIDOR.format(country))
-        assert ans.refused is refused and ans.evidence
+        assert ans.refused is refused
+        assert bool(ans.evidence) is not refused and bool(judge.calls) is not refused
         assert refused or "strategic corridor" in ans.citations[0].quote
 
 
@@ -503,3 +505,20 @@ def test_of_the_sentences_the_judge_finds_answer_the_one_attributed_to_whom_the_
     assert any("one third since 2019" in e["text"] for e in ans.evidence)  # the judge read it
     assert [r.reason for r in ans.removed] == [MISATTRIBUTED]
     _check_offsets(ans)
+
+
+def test_asked_for_a_figure_the_judge_reads_only_sentences_that_state_one(home, real_embedder):
+    """Seen in the SciFact eval (s011): the sentence giving the asked-for death rate ranked eighth of
+    the candidates, below sentences that share the question's words but state no figure; the judge
+    read the best five, and a figure question is answered only by a sentence stating one. The
+    judge now reads the best candidates that could be chosen."""
+    from rag.answer.judge import ScriptedJudge
+    from rag.answer.relevance import figures
+
+    question = "In what year was the Global Plan of Action adopted?"
+    s = Settings(home=home, answer_flow="context", judge_candidates=6)
+    judge = ScriptedJudge(lambda text: 0.9 if "in 2010" in text.split("Text:")[-1] else 0.3)
+    ans = Assistant(s, generator=ScriptedGenerator(lambda m: REFUSAL), embedder=real_embedder, judge=judge).ask(question)
+    read = [c.split("Text:")[-1] for c in judge.calls]
+    assert len(read) >= 3 and all(figures(t) for t in read), read
+    assert not ans.refused and "in 2010" in ans.citations[0].quote

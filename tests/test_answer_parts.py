@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.parts import part_question, question_parts
+from rag.answer.parts import part_question, question_parts, repeats
 from rag.generate import ScriptedGenerator
 from rag.ingest import ingest
 from rag.pipeline import Assistant
@@ -84,6 +84,18 @@ def test_a_part_without_a_supported_answer_is_said_to_be_missing(home, real_embe
     assert any("number 45 not in the passage" in r.reason for r in ans.removed)
     assert ans.answer.endswith("The documents do not say: by how much has the number of children among detected "
                                "victims increased since 2019?")
+
+
+def test_a_part_answered_with_only_an_earlier_part_s_figures_repeats_it():
+    """Seen on SciFact (s007): "42,276 [1]" for the cases in 2000, then "42,276 in 2000 [1]" for
+    the cases in 2010: a new sentence, the old figure. The question's own years do not count."""
+    q = "How many malaria cases did KwaZulu-Natal record in 2000, and how many in 2010?"
+    assert repeats("42,276 in 2000.", ["42,276."], q)
+    assert repeats("42,276.", ["42,276."], q)  # the very sentence
+    assert not repeats("380 in 2010.", ["42,276."], q)
+    assert not repeats("Of the 42,276 cases, 30% were children.", ["42,276."], q)  # a new figure with the old
+    assert not repeats("Cases fell in 2010.", ["42,276."], q)  # no figure: for the other checks to judge
+    assert not repeats("42,276.", [], q)
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from rag.answer.relevance import WH_WORDS
+from rag.answer.relevance import WH_WORDS, figures
 
 MAX_PARTS = 3
 MIN_WORDS = 3  # "In which year?" is a part; "and how" alone is not
@@ -57,3 +57,17 @@ def part_question(question: str, part: str) -> str:
 def missing_note(part: str) -> str:
     """Said when a part has no supported answer, so a partial answer is not taken for a whole one."""
     return f"The documents do not say: {part[0].lower() + part[1:]}"
+
+
+def repeats(draft: str, earlier: list[str], question: str) -> bool:
+    """Whether a part's written answer repeats an earlier part's instead of answering its own:
+    the very same sentence, or only figures an earlier part's answer already gave ("42,276 [1]"
+    for the cases in 2000, then "42,276 in 2000 [1]" for the cases in 2010). Figures the
+    question itself holds (its years) do not count; two parts that ask two things are not
+    answered by one figure."""
+    if draft in earlier:
+        return True
+    given = figures(question)
+    own = figures(draft) - given
+    before = set().union(*(figures(t) for t in earlier)) - given if earlier else set()
+    return bool(own) and own <= before
