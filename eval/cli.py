@@ -42,6 +42,7 @@ def eval_group():
       rag eval feedback                         draft items from thumbs-down feedback
       rag eval beir /path/to/scifact            retrieval benchmark (nDCG@10, Recall@100)
       rag eval verifier                         accuracy of the evidence verifier on labelled pairs
+      rag eval judge SUITE --out pairs.jsonl    fit the answer judge's threshold on the suite's candidates
 
     Runs are saved in RAG_HOME/eval/runs/, reports in RAG_HOME/eval/reports/.
     """
@@ -331,3 +332,50 @@ def verifier_cmd(labels, judge, as_json, calibrate):
         return
     result = evaluate_verifier(load_labels(labels), settings, with_judge=judge)
     click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
+
+
+@eval_group.command("judge")
+@click.argument("suite", required=False)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the suite's judged pairs here (JSONL), to fit them later with other suites'.")
+@click.option("--pairs", "pair_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Judged pairs saved earlier (repeatable): fitted together with SUITE's, or alone.")
+@click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No per-item progress.")
+def judge_cmd(suite, out, pair_files, as_json, quiet):
+    """Fit the answer judge's threshold (ANSWER_THRESHOLD) on labelled candidate sentences.
+
+    For each single-question item of SUITE, the judge reads the candidate sentences the answer
+    stage would give it; a sentence "answers" when it is from an expected document and matches
+    every fact pattern of an answerable item. Prints ROC AUC and the best threshold per suite,
+    each suite's threshold tried on the others, and one fitted on all. Each suite is indexed in
+    its own home, so save each with --out and fit them together with --pairs:
+
+    \b
+      RAG_HOME=~/h/default rag eval judge eval/suites/default.yaml --out default.jsonl
+      RAG_HOME=~/h/scifact rag eval judge eval/suites/scifact.yaml --out scifact.jsonl
+      rag eval judge --pairs default.jsonl --pairs scifact.jsonl
+    """
+    from eval.answer_judge import collect, fit, format_fit, load_pairs
+    from eval.suite import load_suite
+    from rag.answer.judge import ANSWER_THRESHOLD
+    from rag.store import write_atomic
+
+    pairs = [r for f in pair_files for r in load_pairs(f)]
+    if suite or not pair_files:
+        from rag.pipeline import Assistant
+
+        s = load_suite(suite or DEFAULT_SUITE)
+        assistant = Assistant(get_settings())
+        _ = assistant.retriever.index.documents  # fails here, clearly, when nothing is indexed
+        done = iter(range(1, len(s.items) + 1))
+        show = None if quiet or as_json else (
+            lambda item_id: click.echo(f"[{next(done)}/{len(s.items)}] {item_id}", err=True))
+        own = collect(s, assistant, progress=show)
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in own))
+            click.echo(f"Saved {len(own)} judged pairs: {out}", err=True)
+        pairs += own
+    result = fit(pairs)
+    click.echo(json.dumps(result, indent=2) if as_json else format_fit(result, ANSWER_THRESHOLD))

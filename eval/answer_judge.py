@@ -1,0 +1,132 @@
+"""Calibrate the answer judge: does a candidate sentence answer the question?
+
+`ANSWER_THRESHOLD` (rag/answer/judge.py) decides which candidate sentences answer a question:
+the rescue of a refused answer, the answer to a part of a two-part question, the check of a
+written answer against the best candidates. It is fitted here on pairs made from eval suites,
+not set by hand:
+
+- the pairs are what the answer stage gives the judge: for each item asking one question, the
+  best `judge_candidates` candidate sentences of its retrieved passages that could be chosen
+  (`Assistant.eligible`: a figure when one is asked for, a document naming what is asked about);
+- a pair is labelled *answers* when the item is answerable, the sentence's document is one the
+  item expects, and the sentence matches every one of the item's fact patterns; every candidate
+  of an unanswerable item is labelled *does not answer*;
+- the judge's probability for each pair is saved with it (JSONL), so suites indexed in
+  different homes can be fitted together, and each suite's fit tried on the other suite.
+
+Two-part questions and conversations are left out: their parts are asked as rewritten
+questions, which the suites do not label.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from eval.metrics import facts_matched
+from eval.suite import Suite, document_matches
+from eval.verifier_eval import best_threshold, roc_auc
+from rag.answer import candidates
+from rag.answer.judge import answer_messages
+from rag.answer.parts import question_parts
+from rag.errors import RagError
+
+
+def collect(suite: Suite, assistant, *, progress: Callable[[str], None] | None = None) -> list[dict]:
+    """The labelled pairs of `suite` with the judge's probabilities (see the module docstring)."""
+    s = assistant.settings
+    judge = assistant._judge_for(assistant.generator)
+    if judge is None:
+        raise RagError("The answer judge is off (RAG_JUDGE=false) or the LLM gives no probabilities: "
+                       "nothing to calibrate. Use the embedded LLM or an endpoint that returns logprobs.")
+    documents = assistant.documents()
+    pairs: list[dict] = []
+    for item in suite.items:
+        if progress:
+            progress(item.id)
+        if item.history or len(question_parts(item.question)) > 1:
+            continue
+        hits = assistant.retriever.search(item.question, s.k)
+        ranked = candidates.rank(item.question, hits, documents, assistant.embedder)
+        read = assistant.eligible(item.question, ranked, hits, documents)[: s.judge_candidates]
+        for c in read:
+            source = documents[hits[c.hit].chunk.doc_id].source
+            answers = (item.answerable and bool(item.facts) and all(facts_matched(c.text, item.facts))
+                       and (not item.documents or any(document_matches(d, source) for d in item.documents)))
+            p = judge.p_yes(answer_messages(item.question, c.text, c.context))
+            if p is None:
+                raise RagError("The judge did not answer; is the LLM reachable? (rag llm status)")
+            pairs.append({"suite": Path(suite.path).stem, "item": item.id, "question": item.question,
+                          "sentence": c.text, "context": c.context, "source": source,
+                          "title": documents[hits[c.hit].chunk.doc_id].title, "answers": answers, "p": round(p, 4)})
+    return pairs
+
+
+def _accuracy(pairs: list[dict], t: float) -> float:
+    return sum((r["p"] >= t) == r["answers"] for r in pairs) / len(pairs)
+
+
+def _summary(pairs: list[dict], t: float) -> dict:
+    """How a threshold `t` does on `pairs`: accuracy, and precision / recall of "answers"."""
+    said = [r for r in pairs if r["p"] >= t]
+    right = sum(r["answers"] for r in said)
+    pos = sum(r["answers"] for r in pairs)
+    return {"n": len(pairs), "answering": pos, "accuracy": round(_accuracy(pairs, t), 4),
+            "precision": round(right / len(said), 4) if said else None,
+            "recall": round(right / pos, 4) if pos else None,
+            "all_no": round(1 - pos / len(pairs), 4)}
+
+
+def fit(pairs: list[dict]) -> dict:
+    """Per suite: ROC AUC and the threshold that classifies the most pairs right; each suite's
+    threshold on the other suites' pairs; and the threshold fitted on all pairs together."""
+    if not pairs:
+        raise RagError("No pairs to fit: the suites have no single-question items the judge reads.")
+    suites = sorted({r["suite"] for r in pairs})
+    by = {n: [r for r in pairs if r["suite"] == n] for n in suites}
+    out: dict = {"suites": {}, "pooled": None}
+    for n, rows in by.items():
+        t = best_threshold([r["p"] for r in rows], [r["answers"] for r in rows])
+        others = [r for r in pairs if r["suite"] != n]
+        out["suites"][n] = {"threshold": round(t, 4), "roc_auc": roc_auc([r["p"] for r in rows], [r["answers"] for r in rows]),
+                            "fit": _summary(rows, t), "on_the_others": _summary(others, t) if others else None}
+    t = best_threshold([r["p"] for r in pairs], [r["answers"] for r in pairs])
+    out["pooled"] = {"threshold": round(t, 4), "roc_auc": roc_auc([r["p"] for r in pairs], [r["answers"] for r in pairs]),
+                     "fit": _summary(pairs, t), **{f"on_{n}": _summary(rows, t) for n, rows in by.items()}}
+    return out
+
+
+def format_fit(result: dict, current: float) -> str:
+    """Markdown: each fit and how it does, with the threshold in use for comparison."""
+    f = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = ["| Fitted on | Threshold | ROC AUC | Pairs (answering) | Accuracy there | Precision | Recall "
+             "| Accuracy on the other suites |", "|---|---|---|---|---|---|---|---|"]
+    for n, r in result["suites"].items():
+        o = r["on_the_others"]
+        lines.append(f"| {n} | {r['threshold']:.3f} | {f(r['roc_auc'])} | {r['fit']['n']} ({r['fit']['answering']}) "
+                     f"| {f(r['fit']['accuracy'])} | {f(r['fit']['precision'])} | {f(r['fit']['recall'])} "
+                     f"| {f(o['accuracy']) if o else 'n/a'} |")
+    p = result["pooled"]
+    lines.append(f"| all together | {p['threshold']:.3f} | {f(p['roc_auc'])} | {p['fit']['n']} ({p['fit']['answering']}) "
+                 f"| {f(p['fit']['accuracy'])} | {f(p['fit']['precision'])} | {f(p['fit']['recall'])} | |")
+    lines.append(f"\nIn use: ANSWER_THRESHOLD = {current} (rag/answer/judge.py); answering \"no\" to every pair "
+                 f"would be right for {f(p['fit']['all_no'])} of them.")
+    return "\n".join(lines)
+
+
+def load_pairs(path: Path) -> list[dict]:
+    """Pairs saved by an earlier `rag eval judge --out`; a bad line is reported with its number."""
+    rows = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            if not isinstance(r["p"], (int, float)) or not isinstance(r["answers"], bool) or not r["suite"]:
+                raise KeyError
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise RagError(f"{path} line {n}: not a judged pair (suite, answers, p); write it with "
+                           "`rag eval judge SUITE --out FILE`.") from None
+        rows.append(r)
+    return rows
