@@ -27,8 +27,7 @@ from typing import Callable
 from eval.metrics import facts_matched
 from eval.suite import Suite, document_matches
 from eval.verifier_eval import best_threshold, roc_auc
-from rag.answer import candidates
-from rag.answer.judge import answer_messages
+from rag.answer import candidates, reader
 from rag.answer.parts import question_parts
 from rag.errors import RagError
 
@@ -49,17 +48,18 @@ def collect(suite: Suite, assistant, *, progress: Callable[[str], None] | None =
             continue
         hits = assistant.retriever.search(item.question, s.k)
         ranked = candidates.rank(item.question, hits, documents, assistant.embedder)
-        read = assistant.eligible(item.question, ranked, hits, documents)[: s.judge_candidates]
-        for c in read:
-            source = documents[hits[c.hit].chunk.doc_id].source
+        picked = reader.choose(item.question, assistant.eligible(item.question, ranked, hits, documents), judge,
+                               top=s.judge_candidates)
+        if picked is None:
+            raise RagError("The judge did not answer; is the LLM reachable? (rag llm status)")
+        for e in picked[1]:
+            c = e.candidate
+            doc = documents[hits[c.hit].chunk.doc_id]
             answers = (item.answerable and bool(item.facts) and all(facts_matched(c.text, item.facts))
-                       and (not item.documents or any(document_matches(d, source) for d in item.documents)))
-            p = judge.p_yes(answer_messages(item.question, c.text, c.context))
-            if p is None:
-                raise RagError("The judge did not answer; is the LLM reachable? (rag llm status)")
+                       and (not item.documents or any(document_matches(d, doc.source) for d in item.documents)))
             pairs.append({"suite": Path(suite.path).stem, "item": item.id, "question": item.question,
-                          "sentence": c.text, "context": c.context, "source": source,
-                          "title": documents[hits[c.hit].chunk.doc_id].title, "answers": answers, "p": round(p, 4)})
+                          "sentence": c.text, "context": c.context, "source": doc.source, "title": doc.title,
+                          "answers": answers, "p": round(e.p_answer, 4)})
     return pairs
 
 
@@ -83,17 +83,19 @@ def fit(pairs: list[dict]) -> dict:
     threshold on the other suites' pairs; and the threshold fitted on all pairs together."""
     if not pairs:
         raise RagError("No pairs to fit: the suites have no single-question items the judge reads.")
-    suites = sorted({r["suite"] for r in pairs})
-    by = {n: [r for r in pairs if r["suite"] == n] for n in suites}
-    out: dict = {"suites": {}, "pooled": None}
+    def fitted(rows: list[dict]) -> tuple[float, dict]:
+        scores, gold = [r["p"] for r in rows], [r["answers"] for r in rows]
+        t = best_threshold(scores, gold)
+        return t, {"threshold": round(t, 4), "roc_auc": roc_auc(scores, gold), "fit": _summary(rows, t)}
+
+    by = {n: [r for r in pairs if r["suite"] == n] for n in sorted({r["suite"] for r in pairs})}
+    out: dict = {"suites": {}}
     for n, rows in by.items():
-        t = best_threshold([r["p"] for r in rows], [r["answers"] for r in rows])
+        t, out["suites"][n] = fitted(rows)
         others = [r for r in pairs if r["suite"] != n]
-        out["suites"][n] = {"threshold": round(t, 4), "roc_auc": roc_auc([r["p"] for r in rows], [r["answers"] for r in rows]),
-                            "fit": _summary(rows, t), "on_the_others": _summary(others, t) if others else None}
-    t = best_threshold([r["p"] for r in pairs], [r["answers"] for r in pairs])
-    out["pooled"] = {"threshold": round(t, 4), "roc_auc": roc_auc([r["p"] for r in pairs], [r["answers"] for r in pairs]),
-                     "fit": _summary(pairs, t), **{f"on_{n}": _summary(rows, t) for n, rows in by.items()}}
+        out["suites"][n]["on_the_others"] = _summary(others, t) if others else None
+    t, out["pooled"] = fitted(pairs)
+    out["pooled"].update({f"on_{n}": _summary(rows, t) for n, rows in by.items()})
     return out
 
 

@@ -69,5 +69,5 @@ def repeats(draft: str, earlier: list[str], question: str) -> bool:
         return True
     given = figures(question)
     own = figures(draft) - given
-    before = set().union(*(figures(t) for t in earlier)) - given if earlier else set()
+    before = set().union(*(figures(t) for t in earlier)) - given
     return bool(own) and own <= before

@@ -31,7 +31,7 @@ import re
 from typing import Iterable
 
 from rag.lexical import content_terms
-from rag.answer.verify import norm, claim_numbers, names
+from rag.answer.verify import _ORD, norm, claim_numbers, names
 
 _ASKS_FIGURE = re.compile(
     r"\b(?:how (?:many|much)|what (?:percentage|per ?cent|share|proportion|fraction|number of|figures?|date)"
@@ -123,7 +123,7 @@ def named(asked: Iterable[str], text: str) -> set[str]:
     return {n for n in asked if re.search(r"(?<!\w)" + re.escape(norm(n)[:4]), hay)}
 
 
-_ORDINAL_WORDS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+_ORDINAL_WORDS = tuple(w for w, n in _ORD.items() if n <= 10)  # "first" .. "tenth", in order
 # "the second panel", "its third report", "the 2nd arm": an ordinal that picks one of several
 # ("the first time", "the first-ever forum" pick nothing out)
 _ORDINAL = re.compile(r"\b(?:the|its|their|his|her)\s+(" + "|".join(_ORDINAL_WORDS)
