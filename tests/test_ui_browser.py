@@ -268,7 +268,8 @@ def test_upload_then_ask_about_it(app, page, tmp_path):
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(memo), str(empty)])
     page.get_by_role("button", name="Add to the index").click()
     page.get_by_text("Added “Zorblatt_memo_draft.md”").wait_for(timeout=SLOW_MS)
-    assert page.get_by_text("“empty.md” is empty. Upload a file with text in it.").is_visible()
+    # the messages stream in one by one after the rerun: wait for the second, a bare is_visible() raced it
+    page.get_by_text("“empty.md” is empty. Upload a file with text in it.").wait_for(timeout=SLOW_MS)
     assert (app.home / "uploads" / "Zorblatt_memo_draft.md").exists()
     assert not (app.home / "uploads" / "empty.md").exists()
     # the corpus summary is redrawn on the rerun after the upload: wait for it, do not poll once
