@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rag.answer.relevance import asks_for_figure, misses_figure, names_absent, off_topic, restates
-from rag.answer.verify import EvidenceVerifier, Passage, Support, hard_failures
+from rag.answer.verify import (EvidenceVerifier, Passage, Support, denied, hard_failures, list_elements,
+                              misattributed, misbound, swapped_behalf)
 
 
 def test_figures_and_names_of_the_question_count_as_given():
@@ -193,3 +194,79 @@ def test_attribution_is_read_from_the_paragraph_and_names_match_at_word_starts()
     assert not attributed_elsewhere(question, other, [other])  # nobody named anywhere: nothing to go by
     assert not attributed_elsewhere(question, "The meeting in June heard 40 speakers.", [other])  # a month is not a speaker
     assert not attributed_elsewhere("what was the increase in victims?", president, [other])  # no name asked about
+
+
+def test_a_figure_given_to_another_group_of_a_list_is_not_supported():
+    p = ("The survey ran for two years. Injury rates were 12% among 40 clerks, 58% among 77 welders, "
+         "and 30% among 9 pilots. Most injuries were minor.")
+    assert misbound("58% of the pilots were injured.", p)
+    assert "58" in hard_failures("58% of the pilots were injured.", p)[0]
+    assert misbound("58% of the welders were injured.", p) == []
+    assert misbound("Injuries struck 12% of clerks and 58% of welders.", p) == []  # each figure has its own group
+    assert misbound("58% were injured.", p) == []  # names no group: the score and the judge decide
+    # the question's own figures are given, not claimed
+    assert misbound("58% of the pilots were injured.", p, given="Were 58% of pilots injured?") == []
+
+
+def test_list_binding_reads_bracketed_lists_and_skips_statistics_in_brackets():
+    p = "Side effects were as common in both arms (aspirin, 4.1%; ibuprofen, 6.2%)."
+    assert misbound("Side effects were reported by 6.2% of those taking aspirin.", p)
+    assert misbound("Side effects were reported by 4.1% of those taking aspirin.", p) == []
+    costs = ("Monthly costs [1 USD = 7.3 local units (GHS)] were GHS 10 [95% CI: 8 to 12] for farm-workers, "
+             "GHS 14 (95% CI: 11 to 17) for workers, and GHS 9 (95% CI: 7 to 11) for miners (P = 0.01).")
+    assert misbound("Miners paid GHS 10 a month.", costs)
+    assert misbound("Farm-workers paid GHS 10 a month.", costs) == []
+    # "farm-workers" is one word: "workers" alone is the second group's
+    assert misbound("Workers paid GHS 10 a month.", costs)
+
+
+def test_list_binding_says_nothing_where_it_cannot_read_the_pairing():
+    # "respectively" pairs two lists by order: not read, so never a reason to remove
+    resp = "Also, 84%, 59% and 69% of users of tea, coffee and water respectively slept well."
+    assert list_elements(resp) == [] and misbound("69% of tea drinkers slept well.", resp) == []
+    # a spaced thousands separator is one figure, not a list of two
+    assert misbound("5, 446 travellers were included.", "From 1996 5, 446 travellers were included and 4,158 returned.") == []
+    assert list_elements("Only 12 of the 40 clerks were injured.") == []
+    # counts beside a share are mostly the sentence's setting, not groups: not read
+    setting = "Of the 5346 patients included, 2602 (57.3%) had at least one side effect."
+    assert misbound("57.3% of patients had adverse drug events.", setting) == []
+    assert misbound("2602 patients had adverse drug events.", setting) == []
+
+
+def test_a_figure_from_a_paragraph_that_never_names_the_claimed_speaker_is_misattributed():
+    p = ("Dr. Alma Ruiz, head of the harbour authority, said arrivals had doubled. Cargo rose 40 per cent "
+         "since 2015, she noted.\n\n"
+         "Fees now cover 93 per cent of costs, she added.\n\n"
+         "Mr. Ken Obi, speaking for the dock workers, asked for safer cranes.")
+    assert misattributed("Ken Obi said cargo rose 40 per cent since 2015.", p)
+    assert misattributed("Alma Ruiz said cargo rose 40 per cent since 2015.", p) == []
+    # "she" refers back to the paragraph before: the 93 per cent is still Ruiz's
+    assert misattributed("Dr. Ruiz said fees cover 93 per cent of costs.", p) == []
+    assert misattributed("Mr. Obi said fees cover 93 per cent of costs.", p)
+    # a name the document's title gives, or no name elsewhere in the passage: nothing to say
+    assert misattributed("Mr. Obi said fees cover 93 per cent of costs.", p, title="Statement by Ken Obi") == []
+    assert misattributed("Mr. Lee said cargo rose 40 per cent since 2015.", p) == []
+    # a figure the question gives is its premise, not the claim's
+    assert misattributed("Mr. Obi spoke after the 2015 figure was given.", p, given="What happened in 2015?") == []
+    # one paragraph: who said what is not read across paragraphs that are not there
+    assert misattributed("Mr. Obi said cargo rose 40 per cent.", p.replace("\n\n", " ")) == []
+    assert "does not name Obi" in hard_failures("Ken Obi said cargo rose 40 per cent since 2015.", p)[0]
+
+
+def test_a_claim_asserting_what_the_passage_only_denies_is_not_supported():
+    p = "In 2004 the town banned the import - but not the export - of raw timber."
+    assert denied("In 2004 the town banned the export of raw timber.", p)
+    assert "not the export" in hard_failures("In 2004 the town banned the export of raw timber.", p)[0]
+    assert denied("In 2004 the town banned the import of raw timber.", p) == []
+    assert denied("The town banned timber imports but not exports.", p) == []  # the claim denies it too
+    # a word the passage also uses without a denial is not denied
+    assert denied("The export of timber rose.", p + " The export of timber rose in 2005.") == []
+    assert denied("Staff were trained rather than dismissed.", "Staff were dismissed instead of trained.")
+
+
+def test_a_claim_turning_round_who_acts_for_whom_is_not_supported():
+    p = "Ms. Ana Lopez, deputy mayor, spoke on behalf of Mayor Tom Reed, who was abroad."
+    assert swapped_behalf("Mayor Tom Reed spoke on behalf of Ana Lopez.", p)
+    assert swapped_behalf("Ana Lopez spoke on behalf of Mayor Tom Reed.", p) == []
+    assert swapped_behalf("Ana Lopez spoke for the mayor.", p) == []  # says nothing of on whose behalf
+    assert swapped_behalf("Reed spoke on behalf of Lopez.", "Reed and Lopez spoke.") == []  # the passage does not say

@@ -31,7 +31,7 @@ import re
 from typing import Iterable
 
 from rag.lexical import content_terms
-from rag.answer.verify import _ORD, norm, claim_numbers, names
+from rag.answer.verify import _ORD, claim_numbers, named, names, norm
 
 _ASKS_FIGURE = re.compile(
     r"\b(?:how (?:many|much)|what (?:percentage|per ?cent|share|proportion|fraction|number of|figures?|date)"
@@ -113,14 +113,6 @@ def asked_names(question: str) -> list[str]:
     asked = names(question)
     proper = [n for n in asked if not re.sub(r"['’]?s$", "", n).isupper()]
     return proper or asked
-
-
-def named(asked: Iterable[str], text: str) -> set[str]:
-    """Those of the `asked` names that `text` holds. A name matches a word beginning with its
-    first four letters, so "Thai" finds "Thailand" and "Iranian" finds "Iran" (but "President"
-    does not find "expressed")."""
-    hay = norm(text)
-    return {n for n in asked if re.search(r"(?<!\w)" + re.escape(norm(n)[:4]), hay)}
 
 
 _ORDINAL_WORDS = tuple(w for w, n in _ORD.items() if n <= 10)  # "first" .. "tenth", in order

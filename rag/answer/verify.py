@@ -5,7 +5,11 @@ For each (claim, passage) pair:
    (figures written as words count: "fifteenth" = 15); every quoted phrase appears verbatim;
    every name (capitalised word not opening the sentence, acronym) appears in the passage
    or its document's title, symbol or date. Figures and names the question itself states
-   count as given.
+   count as given. Then who and what the passage binds them to: a figure the passage lists for
+   another group ("39% of ART, and 41% of TB patients"; `misbound`), a figure from paragraphs
+   that never name the speaker the claim names (`misattributed`), a word the passage only
+   denies ("the purchase - but not the sale"; `denied`), "on behalf of" turned round
+   (`swapped_behalf`). Each says nothing where it cannot read the structure.
 2. Evidence score on the best window of one or two passage sentences:
    0.5 * cosine(claim, window) + 0.5 * share of the claim's content terms in the window.
    Above `hi` supported, below `lo` not.
@@ -21,12 +25,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from collections import Counter
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 
 from embeddings import Embedder
-from rag.lexical import content_terms
+from rag.lexical import content_terms, tokenize
 from rag.sentences import split_sentences
 
 _UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
@@ -104,6 +109,14 @@ def names(text: str) -> list[str]:
     return out
 
 
+def named(asked: Iterable[str], text: str) -> set[str]:
+    """Those of the `asked` names that `text` holds. A name matches a word beginning with its
+    first four letters, so "Thai" finds "Thailand" and "Iranian" finds "Iran" (but "President"
+    does not find "expressed")."""
+    hay = norm(text)
+    return {n for n in asked if re.search(r"(?<!\w)" + re.escape(norm(n)[:4]), hay)}
+
+
 def hard_failures(claim: str, passage: str, title: str = "", given: str = "") -> list[str]:
     """Reasons the passage cannot support the claim, whatever their similarity.
 
@@ -123,7 +136,212 @@ def hard_failures(claim: str, passage: str, title: str = "", given: str = "") ->
         stem = norm(name)[: max(4, min(len(name), 6) - 1)]
         if stem not in hay:
             fails.append(f"{name} not in the passage")
+    if not fails:
+        fails += (misbound(claim, passage, given) or misattributed(claim, passage, title, given)
+                  or denied(claim, passage) or swapped_behalf(claim, passage))
     return fails
+
+
+# Lists of figures for different groups: "19% among A, 46% among B, and 37% among C",
+# "ZAR 171 for pre-ART, ZAR 164 for ART", "(tafenoquine, 13.4%; mefloquine, 11.7%)".
+_LIST_SEP = re.compile(r";|,\s*(?:and|or)\s+|,|\s+(?:and|or|while|whereas|but|versus|vs\.?|compared (?:with|to))\s+",
+                       re.I)
+_BRACKET = re.compile(r"[(\[]([^()\[\]]*)[)\]]")
+_WORD_PERCENT = re.compile(_NUMWORD.pattern + r"(?=\s*(?:per ?cent|%))", re.I)
+_UNIT_TERMS = {"percent", "cent"}
+
+
+_PERCENT_AFTER = re.compile(r"\s*(?:%|per ?cent|percent)", re.I)
+_CURRENCY_BEFORE = re.compile(r"(?:[$€£¥]|\b[A-Z]{3})\s*$")
+
+
+def _kind(text: str, start: int, end: int) -> str:
+    """What a figure counts: "%" (a share), "money" (after a currency), or "n" (anything else)."""
+    if _PERCENT_AFTER.match(text, end):
+        return "%"
+    return "money" if _CURRENCY_BEFORE.search(text[max(0, start - 5) : start]) else "n"
+
+
+def _figure_marks(text: str) -> list[tuple[int, str, str]]:
+    """(position, value, kind) of the figures a sentence states: digits, and percentages in
+    words ("Thirty-one percent")."""
+    spaced = [(m.start(), m.end()) for m in _SPACED_THOUSANDS.finditer(text)]  # "5, 446": one figure
+    out = [(a, text[a:b].replace(",", "").replace(" ", ""), _kind(text, a, b)) for a, b in spaced]
+    out += [(m.start(), m.group(1).replace(",", ""), _kind(text, m.start(), m.end())) for m in _NUM.finditer(text)
+            if not any(a <= m.start() < b for a, b in spaced)]
+    for m in _WORD_PERCENT.finditer(text):
+        v = (_TENS[m.group(1).lower()] + _WORDNUM[m.group(2).lower()] if m.group(1)
+             else _WORDNUM[m.group(3).lower()])
+        out.append((m.start(), str(v), "%"))
+    return sorted(out)
+
+
+def _words(text: str) -> set[str]:
+    """Content words, a hyphenated word as one ("pre-ART" is not "ART")."""
+    text = re.sub(r"(?<=[^\W\d_])[-‑](?=[^\W\d_])", "", text)
+    return {t for t in content_terms(text) if len(t) > 1 and not t[0].isdigit()} - _UNIT_TERMS
+
+
+def list_elements(sentence: str) -> list[tuple[dict[str, str], set[str]]]:
+    """The elements of a sentence that lists figures for different groups, as ({figure: kind},
+    words) pairs (kind: see `_kind`); [] when it lists none (one figure, or "respectively",
+    whose pairing this does not read).
+
+    The sentence is cut at list separators (";", ",", "and", "while", "compared with" ...). A
+    bracket after a figure ("[95% CI: 134 to 207]", "(68%)") belongs to its element and its words
+    are not read; a bracket that is itself a list ("(tafenoquine, 13.4%; mefloquine, 11.7%)") is
+    cut too. An element's words are those from its first figure on ("Death rates were" before
+    the first figure is said of them all); a bare figure takes the words just before it
+    ("tafenoquine, 13.4%")."""
+    if re.search(r"\brespectively\b", sentence, re.I):
+        return []
+    marks = _figure_marks(sentence)
+    if len(marks) < 2:
+        return []
+    work, masked = sentence, []  # same length as sentence: masked brackets become spaces
+    for m in _SPACED_THOUSANDS.finditer(work):
+        work = work[: m.start()] + m.group().replace(",", " ") + work[m.end():]
+    while m := _BRACKET.search(work):
+        inside = [v for at, v, _ in marks if m.start() < at < m.end()]
+        if ";" in m.group(1) and len(inside) >= 2:
+            work = work[: m.start()] + ";" + work[m.start() + 1 : m.end() - 1] + ";" + work[m.end():]
+        else:
+            masked.append((m.start(), m.end()))
+            work = work[: m.start()] + " " * (m.end() - m.start()) + work[m.end():]
+    owner = {at: next((a for a, b in masked if a <= at < b), at) for at, _, _ in marks}
+    cuts = [0] + [x for m in _LIST_SEP.finditer(work) for x in (m.start(), m.end())] + [len(work)]
+    pieces = []  # (figures, words, bare)
+    for a, b in zip(cuts[::2], cuts[1::2]):
+        figs = [(at, v, k) for at, v, k in marks if a <= owner[at] < b]
+        first = min((at for at, _, _ in figs if owner[at] == at), default=min((owner[at] for at, _, _ in figs), default=a))
+        words = _words(_WORD_PERCENT.sub(" ", work[first:b]))
+        pieces.append(({v: k for _, v, k in figs}, words, bool(figs) and not words))
+    elements = []
+    for i, (figs, words, bare) in enumerate(pieces):
+        if not figs:
+            continue
+        if bare and i and not pieces[i - 1][0]:
+            words = _words(sentence[cuts[2 * i - 2] : cuts[2 * i - 1]])
+        elements.append((figs, words))
+    return elements if len(elements) >= 2 else []
+
+
+def misbound(claim: str, passage: str, given: str = "") -> list[str]:
+    """Reasons a claim gives a figure to the wrong group: in every passage sentence listing it,
+    the claim's figure is another group's ("39% of TB patients" where the passage lists "39% of
+    ART, and 41% of TB patients"). The claim names words of another element and none of the
+    figure's own element's distinctive words. The similarity score cannot see this: every word
+    and figure of the claim is in the sentence. Only shares and sums of money are read, each
+    against the elements listing figures of its kind: a count beside them is mostly the
+    sentence's setting ("Of the 5346 patients included, 2602 (57.3%) ...")."""
+    said = _words(claim)
+    own = numbers(given)
+    out = []
+    for f in sorted(claim_numbers(_join_spaced_thousands(claim, numbers(passage))) - own):
+        verdicts = []  # per passage sentence stating f: is it another group's there?
+        for a, b in split_sentences(passage):
+            elements = list_elements(passage[a:b])
+            holding = [(figs[f], words) for figs, words in elements if f in figs]
+            if not holding and f not in numbers(passage[a:b]):
+                continue
+            if len(holding) != 1 or holding[0][0] == "n":
+                verdicts.append(False)  # not listed here, listed twice, or a count: cannot tell
+                continue
+            kind, words = holding[0]
+            others = set().union(*(w for figs, w in elements if f not in figs and kind in figs.values()))
+            distinct = words - others
+            verdicts.append(bool(distinct) and bool((said & others) - words) and not (said & distinct))
+        if verdicts and all(verdicts):
+            out.append(f"the passage lists {f} for another group than the sentence gives it to")
+    return out
+
+
+# "the purchase - but not the sale", "is not AI", "criminalised instead of protected"
+_NEGATED = re.compile(r"\b(?:not|never|no|nor|rather than|instead of)\s+(?:the\s+|a\s+|an\s+)?([^\W\d_][\w-]*)", re.I)
+
+
+def _negated_terms(text: str) -> list[str]:
+    return [t for m in _NEGATED.finditer(text) for t in content_terms(m.group(1))]
+
+
+def denied(claim: str, passage: str) -> list[str]:
+    """Reasons a claim asserts what the passage only denies: a word of the claim that the passage
+    uses only after "not", "no", "rather than" or "instead of" (the purchase "but not the sale"),
+    when the claim does not deny it too. Similarity sees the same words either way."""
+    said = content_terms(claim) - set(_negated_terms(claim))
+    if re.search(r"\b(?:without|neither|nor|not|never|no)\b", claim, re.I):
+        return []  # a claim that denies something itself: the judge reads which
+    uses, negated = Counter(tokenize(passage)), Counter(_negated_terms(passage))
+    only = {t for t in said if negated[t] and negated[t] >= uses[t]}
+    return [f"the passage says “{m.group(0)}”" for m in _NEGATED.finditer(passage)
+            if content_terms(m.group(1)) & only][:1]
+
+
+_BEHALF = re.compile(r"\bon behalf of\s+([^,.;:()]+)", re.I)
+
+
+def _behalf_of(text: str) -> list[set[str]]:
+    return [content_terms(" ".join(m.group(1).split()[:6])) for m in _BEHALF.finditer(text)]
+
+
+def swapped_behalf(claim: str, passage: str) -> list[str]:
+    """Reasons a claim turns round who acts for whom: it says "on behalf of X" and the passage
+    says "on behalf of" only of others ("Ryder, speaking on behalf of the Secretary-General"
+    is not "the Secretary-General spoke on behalf of Ryder"); every word is in the passage."""
+    theirs = _behalf_of(passage)
+    if not theirs:
+        return []
+    for ours in _behalf_of(claim):
+        if ours and not any(ours & t for t in theirs):
+            return ["the passage says on whose behalf, and it is not whom the sentence says"]
+    return []
+
+
+_PARAGRAPH = re.compile(r"\n\s*\n")
+_SUBJECT_PRONOUN = re.compile(r"\b(?:he|she)\b", re.I)
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p for p in _PARAGRAPH.split(text) if p.strip()]
+
+
+def _refers_back(paragraph: str) -> bool:
+    """Whether a paragraph's speaker is the previous paragraph's: it says "he" or "she" before
+    naming anyone ("Focusing on solutions, she stressed ..."), not after ("Ilias Chatzis ...
+    stressed ..., he said")."""
+    m = _SUBJECT_PRONOUN.search(paragraph)
+    if m is None:
+        return False
+    first = next((n for n in _NAME.finditer(paragraph) if n.start() > 0 and n.group() not in _FUNCTION_CAPS), None)
+    return first is None or first.start() > m.start()
+
+
+def misattributed(claim: str, passage: str, title: str = "", given: str = "") -> list[str]:
+    """Reasons a claim gives a figure to someone the passage does not: the paragraphs stating the
+    claim's figures (with the paragraph before one that says "he" or "she" before naming anyone,
+    whom it refers back to) never name whom the claim names, and another paragraph does. Meeting
+    records and papers attribute by paragraph ("Ms. X warned ...", then "she said ..."); the
+    similarity score and the small judge read a sentence, not who said it."""
+    figs = claim_numbers(claim) - numbers(given)
+    said = names(claim)
+    paras = _paragraphs(passage)
+    if not figs or not said or len(paras) < 2:
+        return []
+    holding = ([i for i, p in enumerate(paras) if figs <= numbers(p)]  # all of them ("35%" and "since 2019")
+               or [i for i, p in enumerate(paras) if figs & numbers(p)])
+    if not holding:
+        return []
+    scope = set()
+    for i in holding:
+        scope.add(i)
+        j = i
+        while j > 0 and i - j < 2 and _refers_back(paras[j]):
+            j -= 1
+            scope.add(j)
+    if named(said, " ".join(paras[i] for i in sorted(scope)) + " " + title) or not named(
+            said, " ".join(p for i, p in enumerate(paras) if i not in scope)):
+        return []
+    return [f"the passage gives {' and '.join(sorted(figs, key=float))} where it does not name {' '.join(said)}"]
 
 
 @dataclass(frozen=True)
