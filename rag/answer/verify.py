@@ -26,7 +26,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from collections import Counter
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -68,12 +68,15 @@ def numbers(text: str) -> set[str]:
     out = {m.group(1).replace(",", "") for m in _NUM.finditer(text)}
     # a thousands separator followed by a space, as text extraction leaves it ("5, 446 travellers")
     out |= {m.group().replace(",", "").replace(" ", "") for m in _SPACED_THOUSANDS.finditer(text)}
-    for m in _NUMWORD.finditer(text):
-        if m.group(1):
-            out.add(str(_TENS[m.group(1).lower()] + _WORDNUM[m.group(2).lower()]))
-        else:
-            out.add(str(_WORDNUM[m.group(3).lower()]))
+    out |= {_word_value(m) for m in _NUMWORD.finditer(text)}
     return {n[:-2] if n.endswith(".0") else n for n in out}
+
+
+def _word_value(m: re.Match) -> str:
+    """The figure a `_NUMWORD` match writes in words: "twenty-five" -> "25", "fifteenth" -> "15"."""
+    if m.group(1):
+        return str(_TENS[m.group(1).lower()] + _WORDNUM[m.group(2).lower()])
+    return str(_WORDNUM[m.group(3).lower()])
 
 
 def claim_numbers(text: str, ordinals: bool = True) -> set[str]:
@@ -98,15 +101,14 @@ def quoted(text: str) -> list[str]:
     return [q.strip(" ,.") for q in _QUOTED.findall(text) if len(q.split()) >= 2]
 
 
+def _name_matches(text: str) -> Iterator[re.Match]:
+    """Capitalised words and acronyms, except the text's first word and function words."""
+    return (m for m in _NAME.finditer(text) if m.start() > 0 and m.group() not in _FUNCTION_CAPS)
+
+
 def names(text: str) -> list[str]:
     """Capitalised words and acronyms, except the sentence's first word and function words."""
-    out = []
-    for m in _NAME.finditer(text):
-        w = m.group()
-        if m.start() == 0 or w in _FUNCTION_CAPS:
-            continue
-        out.append(w)
-    return out
+    return [m.group() for m in _name_matches(text)]
 
 
 def named(asked: Iterable[str], text: str) -> set[str]:
@@ -149,8 +151,6 @@ _LIST_SEP = re.compile(r";|,\s*(?:and|or)\s+|,|\s+(?:and|or|while|whereas|but|ve
 _BRACKET = re.compile(r"[(\[]([^()\[\]]*)[)\]]")
 _WORD_PERCENT = re.compile(_NUMWORD.pattern + r"(?=\s*(?:per ?cent|%))", re.I)
 _UNIT_TERMS = {"percent", "cent"}
-
-
 _PERCENT_AFTER = re.compile(r"\s*(?:%|per ?cent|percent)", re.I)
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥]|\b[A-Z]{3})\s*$")
 
@@ -169,10 +169,7 @@ def _figure_marks(text: str) -> list[tuple[int, str, str]]:
     out = [(a, text[a:b].replace(",", "").replace(" ", ""), _kind(text, a, b)) for a, b in spaced]
     out += [(m.start(), m.group(1).replace(",", ""), _kind(text, m.start(), m.end())) for m in _NUM.finditer(text)
             if not any(a <= m.start() < b for a, b in spaced)]
-    for m in _WORD_PERCENT.finditer(text):
-        v = (_TENS[m.group(1).lower()] + _WORDNUM[m.group(2).lower()] if m.group(1)
-             else _WORDNUM[m.group(3).lower()])
-        out.append((m.start(), str(v), "%"))
+    out += [(m.start(), _word_value(m), "%") for m in _WORD_PERCENT.finditer(text)]
     return sorted(out)
 
 
@@ -234,15 +231,17 @@ def misbound(claim: str, passage: str, given: str = "") -> list[str]:
     and figure of the claim is in the sentence. Only shares and sums of money are read, each
     against the elements listing figures of its kind: a count beside them is mostly the
     sentence's setting ("Of the 5346 patients included, 2602 (57.3%) ...")."""
+    claimed = sorted(claim_numbers(_join_spaced_thousands(claim, numbers(passage))) - numbers(given))
+    if not claimed:
+        return []
     said = _words(claim)
-    own = numbers(given)
+    parsed = [(numbers(t), list_elements(t)) for t in (passage[a:b] for a, b in split_sentences(passage))]
     out = []
-    for f in sorted(claim_numbers(_join_spaced_thousands(claim, numbers(passage))) - own):
+    for f in claimed:
         verdicts = []  # per passage sentence stating f: is it another group's there?
-        for a, b in split_sentences(passage):
-            elements = list_elements(passage[a:b])
+        for nums, elements in parsed:
             holding = [(figs[f], words) for figs, words in elements if f in figs]
-            if not holding and f not in numbers(passage[a:b]):
+            if not holding and f not in nums:
                 continue
             if len(holding) != 1 or holding[0][0] == "n":
                 verdicts.append(False)  # not listed here, listed twice, or a count: cannot tell
@@ -268,9 +267,9 @@ def denied(claim: str, passage: str) -> list[str]:
     """Reasons a claim asserts what the passage only denies: a word of the claim that the passage
     uses only after "not", "no", "rather than" or "instead of" (the purchase "but not the sale"),
     when the claim does not deny it too. Similarity sees the same words either way."""
-    said = content_terms(claim) - set(_negated_terms(claim))
     if re.search(r"\b(?:without|neither|nor|not|never|no)\b", claim, re.I):
         return []  # a claim that denies something itself: the judge reads which
+    said = content_terms(claim) - set(_negated_terms(claim))
     uses, negated = Counter(tokenize(passage)), Counter(_negated_terms(passage))
     only = {t for t in said if negated[t] and negated[t] >= uses[t]}
     return [f"the passage says “{m.group(0)}”" for m in _NEGATED.finditer(passage)
@@ -312,7 +311,7 @@ def _refers_back(paragraph: str) -> bool:
     m = _SUBJECT_PRONOUN.search(paragraph)
     if m is None:
         return False
-    first = next((n for n in _NAME.finditer(paragraph) if n.start() > 0 and n.group() not in _FUNCTION_CAPS), None)
+    first = next(_name_matches(paragraph), None)
     return first is None or first.start() > m.start()
 
 
@@ -327,8 +326,9 @@ def misattributed(claim: str, passage: str, title: str = "", given: str = "") ->
     paras = _paragraphs(passage)
     if not figs or not said or len(paras) < 2:
         return []
-    holding = ([i for i, p in enumerate(paras) if figs <= numbers(p)]  # all of them ("35%" and "since 2019")
-               or [i for i, p in enumerate(paras) if figs & numbers(p)])
+    stated = [numbers(p) for p in paras]
+    holding = ([i for i, n in enumerate(stated) if figs <= n]  # all of them ("35%" and "since 2019")
+               or [i for i, n in enumerate(stated) if figs & n])
     if not holding:
         return []
     scope = set()
