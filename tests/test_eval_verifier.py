@@ -27,7 +27,7 @@ def _subset():
 
 def test_labels_file_is_valid():
     rows = load_labels(VERIFIER_LABELS)
-    assert len(rows) == 153 and len({r["id"] for r in rows}) == 153
+    assert len(rows) == 167 and len({r["id"] for r in rows}) == 167
     assert {r["kind"] for r in rows if r["supported"]} == {"verbatim", "paraphrase", "partial", "attribution", "right_role"}
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from rag.answer.relevance import asks_for_figure, misses_figure, names_absent, off_topic, restates
-from rag.answer.verify import (EvidenceVerifier, Passage, Support, denied, hard_failures, list_elements,
-                              misattributed, misbound, swapped_behalf)
+from rag.answer.verify import (EvidenceVerifier, Passage, Support, abbreviations, crossed, denied, hard_failures,
+                              lead_name, list_elements, misattributed, misbound, swapped_behalf)
 
 
 def test_figures_and_names_of_the_question_count_as_given():
@@ -220,10 +220,26 @@ def test_list_binding_reads_bracketed_lists_and_skips_statistics_in_brackets():
     assert misbound("Workers paid GHS 10 a month.", costs)
 
 
-def test_list_binding_says_nothing_where_it_cannot_read_the_pairing():
-    # "respectively" pairs two lists by order: not read, so never a reason to remove
+def test_respectively_pairs_figures_and_groups_in_order():
     resp = "Also, 84%, 59% and 69% of users of tea, coffee and water respectively slept well."
-    assert list_elements(resp) == [] and misbound("69% of tea drinkers slept well.", resp) == []
+    assert [set(figs) for figs, _ in list_elements(resp)] == [{"84"}, {"59"}, {"69"}]
+    assert misbound("69% of tea drinkers slept well.", resp)
+    assert misbound("69% of water drinkers slept well.", resp) == []
+    before = "Sleep rates among tea, coffee and water drinkers were 84%, 59% and 69%, respectively."
+    assert misbound("59% of tea drinkers slept well.", before) and misbound("59% of coffee drinkers slept well.", before) == []
+    # as many groups as figures, or nothing is read
+    uneven = "Also, 84%, 59% and 69% of users of tea and coffee respectively slept well."
+    assert list_elements(uneven) == [] and misbound("69% of tea drinkers slept well.", uneven) == []
+
+
+def test_a_figure_is_read_against_the_statement_it_repeats():
+    p = ("The test found 66% of cases among children but only 23% of cases among adults. "
+         "Of the adults sent home, 66% were febrile.")
+    assert misbound("The test found 66% of cases among adults.", p)  # the finding is 23% for adults
+    assert misbound("66% of the adults sent home were febrile.", p) == []
+
+
+def test_list_binding_says_nothing_where_it_cannot_read_the_pairing():
     # a spaced thousands separator is one figure, not a list of two
     assert misbound("5, 446 travellers were included.", "From 1996 5, 446 travellers were included and 4,158 returned.") == []
     assert list_elements("Only 12 of the 40 clerks were injured.") == []
@@ -264,9 +280,59 @@ def test_a_claim_asserting_what_the_passage_only_denies_is_not_supported():
     assert denied("Staff were trained rather than dismissed.", "Staff were dismissed instead of trained.")
 
 
+def test_a_claim_the_closest_passage_sentence_denies_is_not_supported():
+    p = "Predictive values were computed for every sign. Fever and cough were not predictive of flu."
+    assert "not predictive" in denied("Fever and cough were predictive of flu.", p)[0]
+    assert denied("Predictive values were computed for fever.", p) == []  # said of the first sentence
+    # a sentence using the word plainly that shares as much of the claim: nothing to go by
+    assert denied("Fever and cough were predictive of flu.", p + " Fever and cough were predictive of flu in 2020.") == []
+
+
+def test_a_claim_swapping_what_a_passage_sentence_contrasts_is_not_supported():
+    p = "In the survey, older cats preferred fish and chicken, while young dogs preferred beef."
+    assert crossed("Young dogs preferred fish and chicken, while older cats preferred beef.", p)
+    assert crossed("Older cats preferred fish and chicken, whereas young dogs preferred beef.", p) == []
+    assert crossed("Older cats and young dogs preferred fish, chicken and beef.", p) == []  # one clause: not read
+    assert crossed("Young dogs preferred fish, but cats did not.", "Dogs and cats both preferred fish.") == []
+
+
+def test_a_name_opening_the_sentence_must_be_in_the_passage():
+    p = "The delegate of Chile said exports rose by 12 per cent."
+    assert hard_failures("Peru's delegate said exports rose by 12 per cent.", p) == ["Peru not in the passage"]
+    assert hard_failures("Chile's delegate said exports rose by 12 per cent.", p) == []
+    assert hard_failures("IMF figures show exports rose by 12 per cent.", p) == ["IMF not in the passage"]
+    assert hard_failures("Exports rose by 12 per cent, said the delegate.", p) == []  # an opening word, not a name
+    assert lead_name("Its delegate spoke.") == "" and lead_name("UNODC’s report") == "UNODC"
+    # a possessive name is the name: "Peru's" is Peru
+    assert hard_failures("The delegate said Peru's exports rose by 12 per cent.", p.replace("Chile", "Peru")) == []
+
+
 def test_a_claim_turning_round_who_acts_for_whom_is_not_supported():
     p = "Ms. Ana Lopez, deputy mayor, spoke on behalf of Mayor Tom Reed, who was abroad."
     assert swapped_behalf("Mayor Tom Reed spoke on behalf of Ana Lopez.", p)
     assert swapped_behalf("Ana Lopez spoke on behalf of Mayor Tom Reed.", p) == []
     assert swapped_behalf("Ana Lopez spoke for the mayor.", p) == []  # says nothing of on whose behalf
     assert swapped_behalf("Reed spoke on behalf of Lopez.", "Reed and Lopez spoke.") == []  # the passage does not say
+    # a word in common is not the same party: every name the sentence gives must be the passage's
+    p = "The Cook Islands' delegate, on behalf of the Pacific Islands group, spoke first."
+    assert swapped_behalf("The Pacific group's delegate spoke on behalf of the Cook Islands.", p)
+    assert swapped_behalf("The Cook Islands spoke on behalf of the Pacific Islands group.", p) == []
+
+
+
+def test_an_abbreviation_the_passage_defines_stands_for_its_words():
+    p = ("Patients had community-acquired pneumonia (CAP) or hospital-acquired pneumonia (HAP). "
+         "Mortality was 12% with CAP and 31% with HAP.")
+    assert abbreviations(p) == {"cap": "community-acquired pneumonia", "hap": "hospital-acquired pneumonia"}
+    assert misbound("31% of patients with community-acquired pneumonia died.", p)
+    assert misbound("31% of patients with hospital-acquired pneumonia died.", p) == []
+    assert abbreviations("Costs (ZAR) were high (P = 0.01).") == {}  # no words before it spell it
+
+
+def test_a_paragraph_opening_is_read_with_its_later_sentences():
+    text = ("Ms. Ada Vos, Minister of Ports, opened the session. She praised the staff. "
+            "Cargo rose 40 per cent, she noted.\n\nMr. Obi spoke next.")
+    p = Passage(text, 0, len(text))
+    opening_to_third = (0, text.index("noted.") + len("noted."))
+    assert opening_to_third in p.windows
+    assert all(e < text.index("Mr. Obi") for s, e in p.windows if s == 0)  # an opening reads its own paragraph

@@ -3,14 +3,18 @@
 For each (claim, passage) pair:
 1. Hard checks, any failure is final: every number in the claim appears in the passage
    (figures written as words count: "fifteenth" = 15); every quoted phrase appears verbatim;
-   every name (capitalised word not opening the sentence, acronym) appears in the passage
-   or its document's title, symbol or date. Figures and names the question itself states
-   count as given. Then who and what the passage binds them to: a figure the passage lists for
-   another group ("39% of ART, and 41% of TB patients"; `misbound`), a figure from paragraphs
-   that never name the speaker the claim names (`misattributed`), a word the passage only
-   denies ("the purchase - but not the sale"; `denied`), "on behalf of" turned round
-   (`swapped_behalf`). Each says nothing where it cannot read the structure.
-2. Evidence score on the best window of one or two passage sentences:
+   every name (capitalised word not opening the sentence, acronym; an opening acronym or
+   possessive, "Ghana's delegate", too) appears in the passage or its document's title, symbol
+   or date. Figures and names the question itself states count as given. Then who and what the
+   passage binds them to: a figure the passage lists for another group ("39% of ART, and 41% of
+   TB patients", or paired by "respectively"; `misbound`), a figure from paragraphs that never
+   name the speaker the claim names (`misattributed`), a word the passage denies ("the purchase -
+   but not the sale", or "were not predictive" in the sentence closest to the claim; `denied`),
+   "on behalf of" turned round (`swapped_behalf`), contrasted clauses swapped ("A ... x, while
+   B ... y" given as "B ... x, while A ... y"; `crossed`). Each says nothing where it cannot read
+   the structure.
+2. Evidence score on the best window of one or two passage sentences, or of a paragraph's
+   opening (who speaks) through its third or fourth sentence:
    0.5 * cosine(claim, window) + 0.5 * share of the claim's content terms in the window.
    Above `hi` supported, below `lo` not.
 3. Between `lo` and `verbatim` (near-identical wording), a `Judge` decides when one is
@@ -111,6 +115,18 @@ def names(text: str) -> list[str]:
     return [m.group() for m in _name_matches(text)]
 
 
+# A sentence's first word is capitalised anyway; it is a name when it is an acronym ("IOM said")
+# or a possessive ("Ghana's delegate"): who said or did something, often the whole claim.
+_LEAD_NAME = re.compile(r"([A-Z]{2,}[a-z]?|[A-Z][a-z]+)(?=['’]s\b)|[A-Z]{2,}[a-z]?\b")
+
+
+def lead_name(text: str) -> str:
+    """The text's first word when it is a name by its form (see `_LEAD_NAME`), else ""."""
+    m = _LEAD_NAME.match(text.lstrip())
+    word = m.group(1) or m.group() if m else ""
+    return "" if word in _FUNCTION_CAPS else word
+
+
 def named(asked: Iterable[str], text: str) -> set[str]:
     """Those of the `asked` names that `text` holds. A name matches a word beginning with its
     first four letters, so "Thai" finds "Thailand" and "Iranian" finds "Iran" (but "President"
@@ -134,13 +150,14 @@ def hard_failures(claim: str, passage: str, title: str = "", given: str = "") ->
         if norm(q) not in np_:
             fails.append(f"quoted words “{q}” not in the passage")
     hay = np_ + " " + norm(title) + " " + norm(given)
-    for name in names(claim):
+    for name in filter(None, [lead_name(claim), *names(claim)]):
+        name = re.sub(r"['’]s?$", "", name)  # "Yang's": the name is Yang
         stem = norm(name)[: max(4, min(len(name), 6) - 1)]
         if stem not in hay:
             fails.append(f"{name} not in the passage")
     if not fails:
         fails += (misbound(claim, passage, given) or misattributed(claim, passage, title, given)
-                  or denied(claim, passage) or swapped_behalf(claim, passage))
+                  or denied(claim, passage) or swapped_behalf(claim, passage) or crossed(claim, passage))
     return fails
 
 
@@ -179,10 +196,41 @@ def _words(text: str) -> set[str]:
     return {t for t in content_terms(text) if len(t) > 1 and not t[0].isdigit()} - _UNIT_TERMS
 
 
+_ABBR_DEF = re.compile(r"\(([A-Z][A-Za-z]{0,2}[A-Z]{1,5}s?)\)")
+
+
+def abbreviations(text: str) -> dict[str, str]:
+    """Abbreviations a text defines, "pulmonary tuberculosis (PTB)" -> {"ptb": "pulmonary
+    tuberculosis"}: the shortest run of words just before the bracket that holds the letters of
+    the abbreviation in order, its first letter opening the first word (Schwartz and Hearst's
+    rule)."""
+    out = {}
+    for m in _ABBR_DEF.finditer(text):
+        abbr = m.group(1).rstrip("s") if m.group(1)[-1] == "s" and m.group(1)[:-1].isupper() else m.group(1)
+        words = re.findall(r"[\w-]+", text[max(0, m.start() - 120) : m.start()])[-(len(abbr) + 5):]
+        for k in range(1, len(words) + 1):
+            long = " ".join(words[-k:])
+            if long[0].lower() == abbr[0].lower() and _letters_in_order(abbr.lower(), long.lower()):
+                out[abbr.lower()] = long
+                break
+    return out
+
+
+def _letters_in_order(abbr: str, long: str) -> bool:
+    """Whether each letter of `abbr` is in `long`, in order."""
+    i = 0
+    for ch in abbr:
+        i = long.find(ch, i)
+        if i < 0:
+            return False
+        i += 1
+    return True
+
+
 def list_elements(sentence: str) -> list[tuple[dict[str, str], set[str]]]:
     """The elements of a sentence that lists figures for different groups, as ({figure: kind},
-    words) pairs (kind: see `_kind`); [] when it lists none (one figure, or "respectively",
-    whose pairing this does not read).
+    words) pairs (kind: see `_kind`); [] when it lists none (one figure). A sentence saying
+    "respectively" is read by `_respectively`.
 
     The sentence is cut at list separators (";", ",", "and", "while", "compared with" ...). A
     bracket after a figure ("[95% CI: 134 to 207]", "(68%)") belongs to its element and its words
@@ -191,7 +239,7 @@ def list_elements(sentence: str) -> list[tuple[dict[str, str], set[str]]]:
     the first figure is said of them all); a bare figure takes the words just before it
     ("tafenoquine, 13.4%")."""
     if re.search(r"\brespectively\b", sentence, re.I):
-        return []
+        return _respectively(sentence)
     marks = _figure_marks(sentence)
     if len(marks) < 2:
         return []
@@ -223,10 +271,40 @@ def list_elements(sentence: str) -> list[tuple[dict[str, str], set[str]]]:
     return elements if len(elements) >= 2 else []
 
 
+_FIG = r"(?:[$€£¥]\s*|\b[A-Z]{3}\s+)?\d[\d,]*(?:\.\d+)?(?:\s*(?:%|per ?cent|percent))?"
+_FIG_RUN = re.compile(_FIG + r"(?:(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+)" + _FIG + ")+")
+_ITEM_SEP = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+")
+
+
+def _respectively(sentence: str) -> list[tuple[dict[str, str], set[str]]]:
+    """The elements of "A, B and C were 10%, 20% and 30%, respectively" (or "10%, 20% and 30%
+    using A, B and C respectively"): the last run of figures before "respectively" paired in order
+    with as many items after it, or else with the last as many before it; [] when the counts
+    differ."""
+    end = re.search(r"\brespectively\b", sentence, re.I).start()
+    runs = list(_FIG_RUN.finditer(sentence, 0, end))
+    if not runs:
+        return []
+    run = runs[-1]
+    figs = [(run.start() + m.start(), run.start() + m.end()) for m in re.finditer(_FIG, run.group())]
+    after = [t for t in _ITEM_SEP.split(sentence[run.end() : end].strip(" ,")) if t.strip()]
+    head = sentence[: run.start()]
+    head = head[max(head.rfind(";"), head.rfind(":")) + 1 :]
+    before = [t for t in _ITEM_SEP.split(head.strip(" ,")) if t.strip()]
+    items = after if len(after) == len(figs) else before[-len(figs):] if len(before) >= len(figs) else []
+    if len(items) != len(figs):
+        return []
+    out = []
+    for (a, b), item in zip(figs, items):
+        digits = _NUM.search(sentence, a, b)
+        out.append(({digits.group(1).replace(",", ""): _kind(sentence, digits.start(), digits.end())}, _words(item)))
+    return out
+
+
 def misbound(claim: str, passage: str, given: str = "") -> list[str]:
-    """Reasons a claim gives a figure to the wrong group: in every passage sentence listing it,
-    the claim's figure is another group's ("39% of TB patients" where the passage lists "39% of
-    ART, and 41% of TB patients"). The claim names words of another element and none of the
+    """Reasons a claim gives a figure to the wrong group: in every passage sentence stating it
+    that shares most of the claim's words, the claim's figure is another group's ("39% of TB
+    patients" where the passage lists "39% of ART, and 41% of TB patients"). The claim names words of another element and none of the
     figure's own element's distinctive words. The similarity score cannot see this: every word
     and figure of the claim is in the sentence. Only shares and sums of money are read, each
     against the elements listing figures of its kind: a count beside them is mostly the
@@ -234,14 +312,25 @@ def misbound(claim: str, passage: str, given: str = "") -> list[str]:
     claimed = sorted(claim_numbers(_join_spaced_thousands(claim, numbers(passage))) - numbers(given))
     if not claimed:
         return []
-    said = _words(claim)
-    parsed = [(numbers(t), list_elements(t)) for t in (passage[a:b] for a, b in split_sentences(passage))]
+    # an abbreviation the passage defines stands for its words too ("EPTB": extrapulmonary tuberculosis)
+    spelled = {_words(a).pop(): _words(long) for a, long in abbreviations(passage).items() if _words(a)}
+
+    def spell(words: set[str]) -> set[str]:
+        return words.union(*(spelled[w] for w in words if w in spelled))
+
+    said = spell(_words(claim))
+    parsed = [(numbers(t), [(figs, spell(words)) for figs, words in list_elements(t)], len(said & _words(t)))
+              for t in (passage[a:b] for a, b in split_sentences(passage))]
     out = []
     for f in claimed:
+        # the sentences stating f that share most of the claim's words: where a figure recurs in
+        # another statement ("66% of cases among children" identified, "66% of the adults" sent
+        # home), the claim is read against the statement it repeats
+        closest = max((shared for nums, _, shared in parsed if f in nums), default=0)
         verdicts = []  # per passage sentence stating f: is it another group's there?
-        for nums, elements in parsed:
+        for nums, elements, shared in parsed:
             holding = [(figs[f], words) for figs, words in elements if f in figs]
-            if not holding and f not in nums:
+            if (not holding and f not in nums) or shared < closest:
                 continue
             if len(holding) != 1 or holding[0][0] == "n":
                 verdicts.append(False)  # not listed here, listed twice, or a count: cannot tell
@@ -264,16 +353,29 @@ def _negated_terms(text: str) -> list[str]:
 
 
 def denied(claim: str, passage: str) -> list[str]:
-    """Reasons a claim asserts what the passage only denies: a word of the claim that the passage
-    uses only after "not", "no", "rather than" or "instead of" (the purchase "but not the sale"),
-    when the claim does not deny it too. Similarity sees the same words either way."""
+    """Reasons a claim asserts what the passage denies, when the claim does not deny it too
+    (similarity sees the same words either way): a word of the claim that the passage uses only
+    after "not", "no", "rather than" or "instead of" (the purchase "but not the sale"); or one
+    that the passage sentence sharing most of the claim's words denies ("RDW and leukocyte count
+    were not predictive"), where no sentence using the word plainly shares as many."""
     if re.search(r"\b(?:without|neither|nor|not|never|no)\b", claim, re.I):
         return []  # a claim that denies something itself: the judge reads which
     said = content_terms(claim) - set(_negated_terms(claim))
     uses, negated = Counter(tokenize(passage)), Counter(_negated_terms(passage))
     only = {t for t in said if negated[t] and negated[t] >= uses[t]}
-    return [f"the passage says “{m.group(0)}”" for m in _NEGATED.finditer(passage)
-            if content_terms(m.group(1)) & only][:1]
+    if hit := [m.group(0) for m in _NEGATED.finditer(passage) if content_terms(m.group(1)) & only][:1]:
+        return [f"the passage says “{hit[0]}”"]
+    sents = [passage[a:b] for a, b in split_sentences(passage)]
+    shared = [len(said & content_terms(t)) for t in sents]
+    for t in sorted({t for t in said if negated[t]}):
+        denying = [i for i, x in enumerate(sents) if t in _negated_terms(x) and tokenize(x).count(t) == 1]
+        plain = [i for i, x in enumerate(sents) if t in tokenize(x) and i not in denying]
+        best = max((shared[i] for i in denying), default=0)
+        if best >= 3 and best > max((shared[i] for i in plain), default=0):
+            m = next(m for m in _NEGATED.finditer(sents[denying[[shared[i] for i in denying].index(best)]])
+                     if t in content_terms(m.group(1)))
+            return [f"the passage says “{m.group(0)}”"]
+    return []
 
 
 _BEHALF = re.compile(r"\bon behalf of\s+([^,.;:()]+)", re.I)
@@ -287,12 +389,39 @@ def swapped_behalf(claim: str, passage: str) -> list[str]:
     """Reasons a claim turns round who acts for whom: it says "on behalf of X" and the passage
     says "on behalf of" only of others ("Ryder, speaking on behalf of the Secretary-General"
     is not "the Secretary-General spoke on behalf of Ryder"); every word is in the passage."""
-    theirs = _behalf_of(passage)
+    theirs = [m.group(1) for m in _BEHALF.finditer(passage)]
     if not theirs:
         return []
-    for ours in _behalf_of(claim):
-        if ours and not any(ours & t for t in theirs):
+    for m in _BEHALF.finditer(claim):
+        ours, who = content_terms(" ".join(m.group(1).split()[:6])), names(" " + m.group(1))
+        if ours and not any(ours & content_terms(" ".join(t.split()[:6])) and len(named(who, t)) == len(who)
+                            for t in theirs):
             return ["the passage says on whose behalf, and it is not whom the sentence says"]
+    return []
+
+
+# Clauses a sentence contrasts: "women and girls ... sexual exploitation, while boys ... forced labour"
+_CONTRAST = re.compile(r";|,?\s+(?:while|whereas|but|compared (?:with|to)|versus|vs\.?)\s+", re.I)
+
+
+def crossed(claim: str, passage: str) -> list[str]:
+    """Reasons a claim swaps what a passage sentence contrasts: the claim has two contrasted
+    clauses, and each takes words that only one of the passage's clauses uses together with words
+    that only the other one uses ("boys ... sexual exploitation, while women and girls ...
+    forced labour", where the passage gives sexual exploitation to women and girls and forced
+    labour to boys). A claim clause inside one passage clause, or a one-clause comparison of
+    both, is not read."""
+    ours = [_words(c) for c in _CONTRAST.split(claim)]
+    if len(ours) < 2:
+        return []
+    for a, b in split_sentences(passage):
+        halves = [_words(h) for h in _CONTRAST.split(passage[a:b])]
+        if len(halves) < 2:
+            continue
+        only = [h - set().union(*(o for j, o in enumerate(halves) if j != i)) for i, h in enumerate(halves)]
+        crossing = [c for c in ours if sum(bool(c & o) for o in only) >= 2]
+        if len(crossing) >= 2:
+            return ["the sentence gives each of what the passage contrasts the other's words"]
     return []
 
 
@@ -375,6 +504,14 @@ class Passage:
     def __post_init__(self):
         sents = split_sentences(self.text, self.start, self.end) or [(self.start, self.end)]
         self.windows = list(sents) + [(a[0], b[1]) for a, b in zip(sents, sents[1:])]
+        # A paragraph's opening says who speaks ("H.E. Philemon Yang, President of the General
+        # Assembly, ...", then "he warned ..."): its first sentence through its third and fourth.
+        opening = 0
+        for i in range(1, len(sents)):
+            if _PARAGRAPH.search(self.text, sents[i - 1][1], sents[i][0]):
+                opening = i
+            elif i - opening in (2, 3):
+                self.windows.append((sents[opening][0], sents[i][1]))
 
 
 class EvidenceVerifier:
