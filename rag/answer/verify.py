@@ -123,7 +123,7 @@ _LEAD_NAME = re.compile(r"([A-Z]{2,}[a-z]?|[A-Z][a-z]+)(?=['’]s\b)|[A-Z]{2,}[a
 def lead_name(text: str) -> str:
     """The text's first word when it is a name by its form (see `_LEAD_NAME`), else ""."""
     m = _LEAD_NAME.match(text.lstrip())
-    word = m.group(1) or m.group() if m else ""
+    word = (m.group(1) or m.group()) if m else ""
     return "" if word in _FUNCTION_CAPS else word
 
 
@@ -166,9 +166,10 @@ def hard_failures(claim: str, passage: str, title: str = "", given: str = "") ->
 _LIST_SEP = re.compile(r";|,\s*(?:and|or)\s+|,|\s+(?:and|or|while|whereas|but|versus|vs\.?|compared (?:with|to))\s+",
                        re.I)
 _BRACKET = re.compile(r"[(\[]([^()\[\]]*)[)\]]")
-_WORD_PERCENT = re.compile(_NUMWORD.pattern + r"(?=\s*(?:per ?cent|%))", re.I)
+_PERCENT_UNIT = r"\s*(?:%|per ?cent)"  # "%", "per cent", "percent"
+_WORD_PERCENT = re.compile(_NUMWORD.pattern + "(?=" + _PERCENT_UNIT + ")", re.I)
 _UNIT_TERMS = {"percent", "cent"}
-_PERCENT_AFTER = re.compile(r"\s*(?:%|per ?cent|percent)", re.I)
+_PERCENT_AFTER = re.compile(_PERCENT_UNIT, re.I)
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥]|\b[A-Z]{3})\s*$")
 
 
@@ -206,7 +207,7 @@ def abbreviations(text: str) -> dict[str, str]:
     rule)."""
     out = {}
     for m in _ABBR_DEF.finditer(text):
-        abbr = m.group(1).rstrip("s") if m.group(1)[-1] == "s" and m.group(1)[:-1].isupper() else m.group(1)
+        abbr = m.group(1)[:-1] if m.group(1)[-1] == "s" and m.group(1)[:-1].isupper() else m.group(1)  # "ICTs"
         words = re.findall(r"[\w-]+", text[max(0, m.start() - 120) : m.start()])[-(len(abbr) + 5):]
         for k in range(1, len(words) + 1):
             long = " ".join(words[-k:])
@@ -238,8 +239,8 @@ def list_elements(sentence: str) -> list[tuple[dict[str, str], set[str]]]:
     cut too. An element's words are those from its first figure on ("Death rates were" before
     the first figure is said of them all); a bare figure takes the words just before it
     ("tafenoquine, 13.4%")."""
-    if re.search(r"\brespectively\b", sentence, re.I):
-        return _respectively(sentence)
+    if resp := _RESPECTIVELY.search(sentence):
+        return _respectively(sentence, resp.start())
     marks = _figure_marks(sentence)
     if len(marks) < 2:
         return []
@@ -271,17 +272,17 @@ def list_elements(sentence: str) -> list[tuple[dict[str, str], set[str]]]:
     return elements if len(elements) >= 2 else []
 
 
-_FIG = r"(?:[$€£¥]\s*|\b[A-Z]{3}\s+)?\d[\d,]*(?:\.\d+)?(?:\s*(?:%|per ?cent|percent))?"
+_FIG = r"(?:[$€£¥]\s*|\b[A-Z]{3}\s+)?\d[\d,]*(?:\.\d+)?(?:" + _PERCENT_UNIT + ")?"
 _FIG_RUN = re.compile(_FIG + r"(?:(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+)" + _FIG + ")+")
 _ITEM_SEP = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+")
+_RESPECTIVELY = re.compile(r"\brespectively\b", re.I)
 
 
-def _respectively(sentence: str) -> list[tuple[dict[str, str], set[str]]]:
+def _respectively(sentence: str, end: int) -> list[tuple[dict[str, str], set[str]]]:
     """The elements of "A, B and C were 10%, 20% and 30%, respectively" (or "10%, 20% and 30%
     using A, B and C respectively"): the last run of figures before "respectively" paired in order
     with as many items after it, or else with the last as many before it; [] when the counts
-    differ."""
-    end = re.search(r"\brespectively\b", sentence, re.I).start()
+    differ. `end`: where "respectively" stands."""
     runs = list(_FIG_RUN.finditer(sentence, 0, end))
     if not runs:
         return []
@@ -304,14 +305,19 @@ def _respectively(sentence: str) -> list[tuple[dict[str, str], set[str]]]:
 def misbound(claim: str, passage: str, given: str = "") -> list[str]:
     """Reasons a claim gives a figure to the wrong group: in every passage sentence stating it
     that shares most of the claim's words, the claim's figure is another group's ("39% of TB
-    patients" where the passage lists "39% of ART, and 41% of TB patients"). The claim names words of another element and none of the
-    figure's own element's distinctive words. The similarity score cannot see this: every word
-    and figure of the claim is in the sentence. Only shares and sums of money are read, each
-    against the elements listing figures of its kind: a count beside them is mostly the
-    sentence's setting ("Of the 5346 patients included, 2602 (57.3%) ...")."""
+    patients" where the passage lists "39% of ART, and 41% of TB patients"). The claim names
+    words of another element and none of the figure's own element's distinctive words. The
+    similarity score cannot see this: every word and figure of the claim is in the sentence.
+    Only shares and sums of money are read, each against the elements listing figures of its
+    kind: a count beside them is mostly the sentence's setting ("Of the 5346 patients included,
+    2602 (57.3%) ...")."""
     claimed = sorted(claim_numbers(_join_spaced_thousands(claim, numbers(passage))) - numbers(given))
     if not claimed:
         return []
+    sents = [passage[a:b] for a, b in split_sentences(passage)]
+    lists = [list_elements(t) for t in sents]
+    if not any(lists):
+        return []  # no sentence lists figures for groups: nothing to read
     # an abbreviation the passage defines stands for its words too ("EPTB": extrapulmonary tuberculosis)
     spelled = {_words(a).pop(): _words(long) for a, long in abbreviations(passage).items() if _words(a)}
 
@@ -319,8 +325,8 @@ def misbound(claim: str, passage: str, given: str = "") -> list[str]:
         return words.union(*(spelled[w] for w in words if w in spelled))
 
     said = spell(_words(claim))
-    parsed = [(numbers(t), [(figs, spell(words)) for figs, words in list_elements(t)], len(said & _words(t)))
-              for t in (passage[a:b] for a, b in split_sentences(passage))]
+    parsed = [(numbers(t), [(figs, spell(words)) for figs, words in elements], len(said & _words(t)))
+              for t, elements in zip(sents, lists)]
     out = []
     for f in claimed:
         # the sentences stating f that share most of the claim's words: where a figure recurs in
@@ -365,15 +371,17 @@ def denied(claim: str, passage: str) -> list[str]:
     only = {t for t in said if negated[t] and negated[t] >= uses[t]}
     if hit := [m.group(0) for m in _NEGATED.finditer(passage) if content_terms(m.group(1)) & only][:1]:
         return [f"the passage says “{hit[0]}”"]
+    terms = sorted(t for t in said if negated[t])
+    if not terms:
+        return []
     sents = [passage[a:b] for a, b in split_sentences(passage)]
-    shared = [len(said & content_terms(t)) for t in sents]
-    for t in sorted({t for t in said if negated[t]}):
-        denying = [i for i, x in enumerate(sents) if t in _negated_terms(x) and tokenize(x).count(t) == 1]
-        plain = [i for i, x in enumerate(sents) if t in tokenize(x) and i not in denying]
-        best = max((shared[i] for i in denying), default=0)
-        if best >= 3 and best > max((shared[i] for i in plain), default=0):
-            m = next(m for m in _NEGATED.finditer(sents[denying[[shared[i] for i in denying].index(best)]])
-                     if t in content_terms(m.group(1)))
+    read = [(len(said & content_terms(x)), Counter(tokenize(x)), set(_negated_terms(x))) for x in sents]
+    for t in terms:
+        denying = [i for i, (_, toks, neg) in enumerate(read) if t in neg and toks[t] == 1]
+        plain = [i for i, (_, toks, _) in enumerate(read) if toks[t] and i not in denying]
+        best = max(denying, key=lambda i: read[i][0], default=None)
+        if best is not None and read[best][0] >= 3 and read[best][0] > max((read[i][0] for i in plain), default=0):
+            m = next(m for m in _NEGATED.finditer(sents[best]) if t in content_terms(m.group(1)))
             return [f"the passage says “{m.group(0)}”"]
     return []
 
@@ -381,21 +389,21 @@ def denied(claim: str, passage: str) -> list[str]:
 _BEHALF = re.compile(r"\bon behalf of\s+([^,.;:()]+)", re.I)
 
 
-def _behalf_of(text: str) -> list[set[str]]:
-    return [content_terms(" ".join(m.group(1).split()[:6])) for m in _BEHALF.finditer(text)]
+def _behalf_of(text: str) -> list[tuple[str, set[str]]]:
+    """Each "on behalf of" phrase of a text, with the content terms of its first six words."""
+    return [(m.group(1), content_terms(" ".join(m.group(1).split()[:6]))) for m in _BEHALF.finditer(text)]
 
 
 def swapped_behalf(claim: str, passage: str) -> list[str]:
     """Reasons a claim turns round who acts for whom: it says "on behalf of X" and the passage
     says "on behalf of" only of others ("Ryder, speaking on behalf of the Secretary-General"
     is not "the Secretary-General spoke on behalf of Ryder"); every word is in the passage."""
-    theirs = [m.group(1) for m in _BEHALF.finditer(passage)]
+    theirs = _behalf_of(passage)
     if not theirs:
         return []
-    for m in _BEHALF.finditer(claim):
-        ours, who = content_terms(" ".join(m.group(1).split()[:6])), names(" " + m.group(1))
-        if ours and not any(ours & content_terms(" ".join(t.split()[:6])) and len(named(who, t)) == len(who)
-                            for t in theirs):
+    for phrase, ours in _behalf_of(claim):
+        who = names(" " + phrase)
+        if ours and not any(ours & terms and len(named(who, t)) == len(who) for t, terms in theirs):
             return ["the passage says on whose behalf, and it is not whom the sentence says"]
     return []
 
