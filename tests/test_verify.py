@@ -158,6 +158,11 @@ def test_a_question_naming_what_no_cited_document_names_is_not_answered_by_it():
     assert names_absent(q, ["The Bangladesh regimen, gatifloxacin-based"]) == []
     assert names_absent("What did UNODC's report on Bangladesh find?", ["UNODC's report"]) == ["Bangladesh"]
     assert names_absent("What did the UNODC report find on MDR-TB?", ["MDR-TB rose."]) == []  # acronyms only: one found
+    # a part's question: the whole question, then the part on a line of its own; the capital that
+    # begins the line names nothing ("Between" would be found in a survey of another country)
+    from rag.answer.parts import part_question
+    part = part_question(q, "Between which years were its patients enrolled?")
+    assert names_absent(part, ["Between 2009 and 2010, patients in Minsk (Belarus) were enrolled."]) == ["Bangladesh"]
 
 
 def test_a_question_picking_one_of_several_by_ordinal_is_not_answered_by_a_document_that_never_says_it():
@@ -178,6 +183,24 @@ def test_a_question_picking_one_of_several_by_ordinal_is_not_answered_by_a_docum
     assert names_absent("What did Kenya's second report find?", ["Uganda's second report"]) == ["Kenya's"]
     assert names_absent("What did Kenya's second report find?", ["Kenya's report found"]) == []  # no "the"
     assert names_absent("What did the second Kenya report find?", ["The Kenya report found"]) == ["the second kenya"]
+
+
+def test_a_question_asking_about_a_year_is_not_answered_by_a_document_that_never_states_it():
+    """Asked for a proportion "in 2015", a survey run from 2009 to 2010 answers for another time;
+    a year inside a range the document writes is stated, and a number that is no asked-about
+    year ("the 2000 participants", "the 2030 Agenda") is not checked."""
+    survey = "Between November 2009 and December 2010, 156 new patients in Minsk were enrolled."
+    q = "What proportion of new patients in Minsk had MDR-TB in 2015?"
+    assert names_absent(q, [survey]) == ["2015"]
+    assert names_absent("What proportion of new patients in Minsk had MDR-TB in 2010?", [survey]) == []
+    assert names_absent("How many cases were notified in Birmingham in 1991?", ["Setting: Birmingham, 1989-93."]) == []
+    assert names_absent("How many cases were there in 2001 and 2002?", ["Cases from 2000 to 2003 were counted."]) == []
+    assert names_absent("How many cases were there since 2019?", ["A rise of 25% since 2019."]) == []
+    assert names_absent("How many cases were there in 2019?", ["It cost $2019 per patient in 20190 trials."]) == ["2019"]
+    assert names_absent("How many of the 2000 participants agreed?", ["Of 1,800 participants, most agreed."]) == []
+    assert names_absent("What does the 2030 Agenda say?", ["The Agenda for Sustainable Development says."]) == []
+    # a name not found is reported first
+    assert names_absent("What did Kenya report in 2015?", ["Uganda reported in 2014."]) == ["Kenya"]
 
 
 def test_attribution_is_read_from_the_paragraph_and_names_match_at_word_starts():

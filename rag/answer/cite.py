@@ -211,9 +211,11 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
 
 
 def names_not_in(question: str, doc_ids: Iterable[str], documents: dict[str, Document]) -> list[str]:
-    """`names_absent` over these documents' titles and texts (each document once): the names the
-    question uses when none of them is in any of the documents, else []."""
-    return names_absent(question, (f"{documents[d].title}\n{documents[d].text}" for d in dict.fromkeys(doc_ids)))
+    """`names_absent` over these documents' titles, dates and texts (each document once): the
+    names the question uses when none of them is in any of the documents (or the ordinals or years
+    it asks about that none states), else []."""
+    return names_absent(question, (f"{documents[d].title}\n{documents[d].date or ''}\n{documents[d].text}"
+                                   for d in dict.fromkeys(doc_ids)))
 
 
 def render(sentences: list[AnswerSentence]) -> str:

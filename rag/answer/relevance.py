@@ -18,7 +18,8 @@ answers with another speaker's title. Deterministic checks:
   cited sentence is then about another study, meeting or speaker that shares the question's
   topic: a trial of Australian soldiers answering for the Thai ones. Checked over whole
   documents (titles too), not sentences, since a document names its subject once and then says
-  "the patients" or "she".
+  "the patients" or "she". Likewise a year the question asks about ("in 2015") that no cited
+  document states, even within a range ("2009-2010"): a survey of 2009-2010 answering for 2015.
 - A sentence that says nothing the question does not already say restates it: asked "Who said
   'X'?", the answer "X [1]" is true and cited but names no one. Only for questions that ask for
   something (who, what, which, when, where, how, why), so "Yes, the plan covers Y" to "Does the
@@ -104,13 +105,18 @@ def restates(question: str, sentence: str) -> bool:
 RESTATES = "only restates the question: not an answer to it"
 
 
+_QUESTION_PIECES = re.compile(r"\n+|(?<=[?!:])\s+")
+
+
 def asked_names(question: str) -> list[str]:
     """The names the question uses: its capitalised words after the first, else its acronyms.
 
     Capitalised names ("Bangladesh", "Zomba") say which study, place or speaker is meant;
     acronyms ("MDR-TB", "HIV") mostly name the topic, which documents about another study share.
-    So when the question has both, its capitalised names are the ones that count."""
-    asked = names(question)
+    So when the question has both, its capitalised names are the ones that count. Each line or
+    sentence of the question starts with a capital that names nothing: a part's question is the
+    whole question, then "Answer only this part of it: Between which years ...?"."""
+    asked = [n for piece in _QUESTION_PIECES.split(question) for n in names(piece)]
     proper = [n for n in asked if not re.sub(r"['’]?s$", "", n).isupper()]
     return proper or asked
 
@@ -145,16 +151,48 @@ def names_absent(question: str, documents: Iterable[str]) -> list[str]:
     any of `documents` (the texts of the documents an answer cites, titles included; read only
     when the question names something); else the ordinals with which it picks one of several
     ("the second panel") that none of the documents says at all: a document with a single panel
-    discussion answers about that one, not the second; else []."""
+    discussion answers about that one, not the second; and the years it asks about ("in 2015")
+    that none of the documents states, as a year or inside a range of years ("2009-2010"): a
+    survey of 2009-2010 does not answer for 2015; else []."""
     asked = asked_names(question)
     ordinals = asked_ordinals(question)
-    if not asked and not ordinals:
+    years = asked_years(question)
+    if not asked and not ordinals and not years:
         return []
     hay = " ".join(documents)
     if asked and not named(asked, hay):
         return asked
     said = norm(hay) if ordinals else ""
-    return [f"the {o}" for o in ordinals if not _says_ordinal(o, said)]
+    missing = [f"the {o}" for o in ordinals if not _says_ordinal(o, said)]
+    stated = stated_years(hay) if years else set()
+    return missing + [y for y in years if int(y) not in stated]
+
+
+# A year the question asks about: after a word that sets a time ("in 2015", "since 2010",
+# "by mid-2030"). "the 2000 participants" or "the 2030 Agenda" are not asked-about years.
+_ASKED_YEAR = re.compile(r"\b(?:in|since|by|from|to|until|till|before|after|during|between|and|through|year|"
+                         r"early|late|mid)[\s-]+((?:19|20)\d\d)\b(?![.,]?\d|\s*%)", re.I)
+_YEAR = re.compile(r"(?<![\d.,/$€£])((?:19|20)\d\d)(?![.,]?\d)")
+# "2009-2010", "1989-93", "from 2005 to 2011", "between November 2009 and December 2010"
+_MONTH_WORD = r"(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+)?"
+_YEAR_RANGE = re.compile(r"((?:19|20)\d\d)\s*(?:-|–|—|to|and|until|through)\s*" + _MONTH_WORD
+                         + r"((?:19|20)?\d\d)(?![.,]?\d)", re.I)
+
+
+def asked_years(question: str) -> list[str]:
+    """The years the question asks about ("in 2015", "since 2010"), in order, each once."""
+    return list(dict.fromkeys(m.group(1) for m in _ASKED_YEAR.finditer(question)))
+
+
+def stated_years(text: str) -> set[int]:
+    """The years a text states: each year written, and every year inside a range it writes."""
+    out = {int(y) for y in _YEAR.findall(text)}
+    for m in _YEAR_RANGE.finditer(text):
+        a, b = m.group(1), m.group(2)
+        lo, hi = int(a), int(a[:4 - len(b)] + b)
+        if lo < hi <= lo + 50:
+            out.update(range(lo, hi + 1))
+    return out
 
 
 _MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
