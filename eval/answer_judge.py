@@ -16,6 +16,9 @@ not set by hand:
 
 Two-part questions and conversations are left out: their parts are asked as rewritten
 questions, which the suites do not label.
+
+The rescue's bar (`RESCUE_THRESHOLD`) is fitted on the same pairs, but per item (`fit_rescue`):
+the decision it makes is whether to quote an item's best candidate or refuse.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from eval.metrics import facts_matched
 from eval.suite import Suite, document_matches
 from eval.verifier_eval import best_threshold, roc_auc
 from rag.answer import candidates, reader
+from rag.answer.judge import ANSWER_THRESHOLD
 from rag.answer.parts import question_parts
 from rag.errors import RagError
 
@@ -57,7 +61,8 @@ def collect(suite: Suite, assistant, *, progress: Callable[[str], None] | None =
             doc = documents[hits[c.hit].chunk.doc_id]
             answers = (item.answerable and bool(item.facts) and all(facts_matched(c.text, item.facts))
                        and (not item.documents or any(document_matches(d, doc.source) for d in item.documents)))
-            pairs.append({"suite": Path(suite.path).stem, "item": item.id, "question": item.question,
+            pairs.append({"suite": Path(suite.path).stem, "item": item.id, "answerable": item.answerable,
+                          "question": item.question,
                           "sentence": c.text, "context": c.context, "source": doc.source, "title": doc.title,
                           "answers": answers, "p": round(e.p_answer, 4)})
     return pairs
@@ -96,6 +101,42 @@ def fit(pairs: list[dict]) -> dict:
         out["suites"][n]["on_the_others"] = _summary(others, t) if others else None
     t, out["pooled"] = fitted(pairs)
     out["pooled"].update({f"on_{n}": _summary(rows, t) for n, rows in by.items()})
+    out["rescue"] = fit_rescue(pairs, current=ANSWER_THRESHOLD)
+    return out
+
+
+# The judge's run-to-run spread on one pair (the same prompt, evaluated with other batch shapes by
+# llama.cpp's prompt cache): 0.754 and 0.772 for SciFact s015's answering sentence.
+JUDGE_SPREAD = 0.02
+
+
+def fit_rescue(pairs: list[dict], spread: float = JUDGE_SPREAD, current: float | None = None) -> dict | None:
+    """The rescue's bar (RESCUE_THRESHOLD), fitted on its decision per item: quote the item's most
+    probable candidate when it reaches the bar, else refuse. Right when it answers an answerable
+    item, or refuses an unanswerable one. A lower bar never makes an answerable item wrong (a
+    refusal of it is wrong already), so the bar is the lowest that refuses every unanswerable
+    item: above the best of their candidates by twice the judge's run-to-run `spread` (to two
+    decimals).
+    Per suite: items right at that bar and at `current`. None when the pairs do not say which
+    items are answerable (saved before that was recorded)."""
+    if not pairs or any("answerable" not in r for r in pairs):
+        return None
+    items: dict[tuple[str, str], dict] = {}
+    for r in pairs:
+        key = (r["suite"], r["item"])
+        if key not in items or r["p"] > items[key]["p"]:
+            items[key] = r
+    unanswerable = [r["p"] for r in items.values() if not r["answerable"]]
+    bar = round(max(unanswerable, default=0.0) + 2 * spread, 2)
+
+    def right(rows: list[dict], t: float) -> float:
+        return round(sum((r["answers"] if r["p"] >= t else not r["answerable"]) for r in rows) / len(rows), 4)
+
+    out: dict = {"threshold": bar, "highest_unanswerable": max(unanswerable, default=None), "suites": {}}
+    for n in sorted({k[0] for k in items}):
+        rows = [r for k, r in items.items() if k[0] == n]
+        out["suites"][n] = {"items": len(rows), "unanswerable": sum(not r["answerable"] for r in rows),
+                            "right": right(rows, bar), "right_at_current": right(rows, current) if current else None}
     return out
 
 
@@ -114,6 +155,13 @@ def format_fit(result: dict, current: float) -> str:
                  f"| {f(p['fit']['accuracy'])} | {f(p['fit']['precision'])} | {f(p['fit']['recall'])} | |")
     lines.append(f"\nIn use: ANSWER_THRESHOLD = {current} (rag/answer/judge.py); answering \"no\" to every pair "
                  f"would be right for {f(p['fit']['all_no'])} of them.")
+    r = result.get("rescue")
+    if r:
+        lines += ["", f"Rescue (quote an item's best candidate, or refuse): RESCUE_THRESHOLD fitted {r['threshold']:.2f}, "
+                      f"above every unanswerable item's best candidate (highest {f(r['highest_unanswerable'])}).",
+                  "", f"| Suite | Items (unanswerable) | Right at {r['threshold']:.2f} | Right at {current} |", "|---|---|---|---|"]
+        lines += [f"| {n} | {x['items']} ({x['unanswerable']}) | {f(x['right'])} | {f(x['right_at_current'])} |"
+                  for n, x in r["suites"].items()]
     return "\n".join(lines)
 
 

@@ -348,8 +348,9 @@ def judge_cmd(suite, out, pair_files, as_json, quiet):
     For each single-question item of SUITE, the judge reads the candidate sentences the answer
     stage would give it; a sentence "answers" when it is from an expected document and matches
     every fact pattern of an answerable item. Prints ROC AUC and the best threshold per suite,
-    each suite's threshold tried on the others, and one fitted on all. Each suite is indexed in
-    its own home, so save each with --out and fit them together with --pairs:
+    each suite's threshold tried on the others, and one fitted on all; then the rescue's bar
+    (RESCUE_THRESHOLD), fitted per item: the lowest that refuses every unanswerable item. Each
+    suite is indexed in its own home, so save each with --out and fit them together with --pairs:
 
     \b
       RAG_HOME=~/h/default rag eval judge eval/suites/default.yaml --out default.jsonl

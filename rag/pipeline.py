@@ -14,7 +14,7 @@ from typing import Iterator
 
 from embeddings import Embedder, get_embedder
 from rag.answer import candidates, reader
-from rag.answer.judge import make_judge
+from rag.answer.judge import ANSWER_THRESHOLD, RESCUE_THRESHOLD, make_judge
 from rag.answer.cite import CitationBook, is_refusal, names_not_in, parse, render, verify_drafts
 from rag.answer.parts import missing_note, part_query, part_question, question_parts, repeats
 from rag.errors import LLMUnavailable
@@ -245,9 +245,12 @@ class Assistant:
     def _rescue(self, query: str, hits: list[Hit], documents: dict):
         """When generation gave no supported sentence: the judge reads the best-ranked candidate
         sentences of all retrieved passages, and the most probable one that answers the question
-        (at or above ANSWER_THRESHOLD, and holding a figure when one is asked for) is quoted as the
-        answer. Returns ((sentences, citations) or None, the judged evidence)."""
-        best, judged = self._answering(query, query, hits, documents)
+        (at or above RESCUE_THRESHOLD, and holding a figure when one is asked for) is quoted as the
+        answer. Returns ((sentences, citations) or None, the judged evidence).
+
+        Its bar is RESCUE_THRESHOLD, fitted on this one decision (quote the best sentence, or
+        refuse) per eval item, and the candidates are read whatever they score, as in that fit."""
+        best, judged = self._answering(query, query, hits, documents, floor=0.0, threshold=RESCUE_THRESHOLD)
         if best is None:
             return None, judged
         return _quoted_answer(best, hits, documents, "quoted: the judge found this sentence answers; the written "
@@ -285,10 +288,10 @@ class Assistant:
         return None, None, judged
 
     def _answering(self, question: str, ranking: str, hits: list[Hit], documents: dict, figure_of: str | None = None,
-                   ranked: list | None = None, floor: float | None = None):
+                   ranked: list | None = None, floor: float | None = None, threshold: float = ANSWER_THRESHOLD):
         """(the judged candidate sentence of `hits` that best answers `question`, or None; every
         judged candidate). Candidates are ranked against `ranking` (or given, `ranked`); the best is
-        the most probable at or above ANSWER_THRESHOLD that holds a figure when `figure_of`
+        the most probable at or above `threshold` (ANSWER_THRESHOLD) that holds a figure when `figure_of`
         (default: the question) asks for one, from a document naming what the question names;
         when the question names who or what it asks about, the most probable of those whose
         paragraph names it (`attributed`) comes first."""
@@ -300,7 +303,8 @@ class Assistant:
             ranked = candidates.rank(ranking, hits, documents, self.embedder)
         cands = self.eligible(question, ranked, hits, documents, figure_of=figure_of,
                               floor=s.quote_threshold if floor is None else floor)
-        picked = reader.choose(question, cands, judge, top=s.judge_candidates, keep=s.judge_candidates)
+        picked = reader.choose(question, cands, judge, top=s.judge_candidates, keep=s.judge_candidates,
+                               threshold=threshold)
         if picked is None:
             return None, []
         ok, judged = picked
