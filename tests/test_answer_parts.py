@@ -32,9 +32,22 @@ def test_questions_are_split_at_a_second_question_word():
                                                                                 "In which year?"]
     assert question_parts(TWO_PART)[1] == ("By how much has the number of children among detected victims "
                                            "increased since 2019?")
+    # the same question asked again of a second group, by ellipsis: the question words are shared
+    assert question_parts("How common was anaemia among the children treated at home, and among those admitted "
+                          "to hospital?") == ["How common was anaemia among the children treated at home?",
+                                              "How common was anaemia among those admitted to hospital?"]
+    assert question_parts("What share of women were detected in 2019, and in 2022?") == [
+        "What share of women were detected in 2019?", "What share of women were detected in 2022?"]
+    # a part that repeats the question words and names only a new group asks the first part's question
+    assert question_parts("How many cases did the province record in 2000, and how many in 2010?")[1] == (
+        "How many cases did the province record in 2010?")
+    assert question_parts("What share of patients were seropositive in the survey, and what share in the "
+                          "cohort?")[1] == "What share of patients were seropositive in the cohort?"
+    assert question_parts("What share of adults were cured in the trial, and what share of children relapsed "
+                          "in the cohort?")[1] == "What share of children relapsed in the cohort?"
     # one question: no second question word, or a piece too short to ask anything
     for q in ("What did the Secretary-General urge States and civil society to do?", "Who spoke and how?",
-              "Which countries signed, and when?"):
+              "Which countries signed, and when?", "What did the report say about Asia and about Africa?"):
         assert question_parts(q) == [q], q
     assert "Answer only this part of it: In which year?" in part_question("What ... and in which year?",
                                                                           "In which year?")
