@@ -94,8 +94,7 @@ def part_question(question: str, part: str) -> str:
     """What the model (and the judge) is asked for one part: the whole question (what "its" or
     "they" refer to), then the one part to answer; or the part alone when it was completed from
     the first part and so asks the whole of its question ("How common was X among B?"): the
-    whole question would show the other group's words too. (On SciFact s035 the judge gave the
-    sentence answering such a part 0.81 asked the part alone, 0.59 asked it inside the whole.)"""
+    whole question would show the other group's words too."""
     if (part, True) in _parts(question):
         return part
     return f"{question}\nAnswer only this part of it: {part}"
