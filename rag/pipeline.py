@@ -244,12 +244,10 @@ class Assistant:
 
     def _rescue(self, query: str, hits: list[Hit], documents: dict):
         """When generation gave no supported sentence: the judge reads the best-ranked candidate
-        sentences of all retrieved passages, and the most probable one that answers the question
-        (at or above RESCUE_THRESHOLD, and holding a figure when one is asked for) is quoted as the
-        answer. Returns ((sentences, citations) or None, the judged evidence).
-
-        Its bar is RESCUE_THRESHOLD, fitted on this one decision (quote the best sentence, or
-        refuse) per eval item, and the candidates are read whatever they score, as in that fit."""
+        sentences of all retrieved passages, whatever they score, and the most probable one that
+        answers the question (at or above RESCUE_THRESHOLD, fitted per eval item on this one
+        decision: quote the best sentence, or refuse; and holding a figure when one is asked for)
+        is quoted as the answer. Returns ((sentences, citations) or None, the judged evidence)."""
         best, judged = self._answering(query, query, hits, documents, floor=0.0, threshold=RESCUE_THRESHOLD)
         if best is None:
             return None, judged
