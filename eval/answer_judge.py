@@ -126,13 +126,13 @@ def fit_rescue(pairs: list[dict], spread: float = JUDGE_SPREAD, current: float |
         key = (r["suite"], r["item"])
         if key not in items or r["p"] > items[key]["p"]:
             items[key] = r
-    unanswerable = [r["p"] for r in items.values() if not r["answerable"]]
-    bar = round(max(unanswerable, default=0.0) + 2 * spread, 2)
+    highest = max((r["p"] for r in items.values() if not r["answerable"]), default=None)
+    bar = round((highest or 0.0) + 2 * spread, 2)
 
     def right(rows: list[dict], t: float) -> float:
         return round(sum((r["answers"] if r["p"] >= t else not r["answerable"]) for r in rows) / len(rows), 4)
 
-    out: dict = {"threshold": bar, "highest_unanswerable": max(unanswerable, default=None), "suites": {}}
+    out: dict = {"threshold": bar, "highest_unanswerable": highest, "suites": {}}
     for n in sorted({k[0] for k in items}):
         rows = [r for k, r in items.items() if k[0] == n]
         out["suites"][n] = {"items": len(rows), "unanswerable": sum(not r["answerable"] for r in rows),

@@ -38,6 +38,10 @@ def test_questions_are_split_at_a_second_question_word():
                                               "How common was anaemia among those admitted to hospital?"]
     assert question_parts("What share of women were detected in 2019, and in 2022?") == [
         "What share of women were detected in 2019?", "What share of women were detected in 2022?"]
+    # a part completed from the first asks its whole question: it is asked on its own
+    q = "How many cases did the province record in 2000, and how many in 2010?"
+    first, second = question_parts(q)
+    assert part_question(q, second) == second and part_question(q, first).endswith("this part of it: " + first)
     # a part that repeats the question words and names only a new group asks the first part's question
     assert question_parts("How many cases did the province record in 2000, and how many in 2010?")[1] == (
         "How many cases did the province record in 2010?")

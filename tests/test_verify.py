@@ -195,12 +195,19 @@ def test_a_question_asking_about_a_year_is_not_answered_by_a_document_that_never
     assert names_absent("What proportion of new patients in Minsk had MDR-TB in 2010?", [survey]) == []
     assert names_absent("How many cases were notified in Birmingham in 1991?", ["Setting: Birmingham, 1989-93."]) == []
     assert names_absent("How many cases were there in 2001 and 2002?", ["Cases from 2000 to 2003 were counted."]) == []
+    assert names_absent("How many cases were there in 2010?", ["Enrolled from Sept. 2009 to March 2011."]) == []
     assert names_absent("How many cases were there since 2019?", ["A rise of 25% since 2019."]) == []
     assert names_absent("How many cases were there in 2019?", ["It cost $2019 per patient in 20190 trials."]) == ["2019"]
     assert names_absent("How many of the 2000 participants agreed?", ["Of 1,800 participants, most agreed."]) == []
     assert names_absent("What does the 2030 Agenda say?", ["The Agenda for Sustainable Development says."]) == []
     # a name not found is reported first
     assert names_absent("What did Kenya report in 2015?", ["Uganda reported in 2014."]) == ["Kenya"]
+    # a cited document's date states its year, though its text may not write it
+    from rag.answer.cite import names_not_in
+    from rag.types import Document
+    note = Document("d1", "note.txt", "Note on victims", "Victims rose by a quarter this year.", "txt", date="2025-11-24")
+    assert names_not_in("How many victims were detected in 2025?", ["d1"], {"d1": note}) == []
+    assert names_not_in("How many victims were detected in 2024?", ["d1"], {"d1": note}) == ["2024"]
 
 
 def test_attribution_is_read_from_the_paragraph_and_names_match_at_word_starts():

@@ -173,8 +173,10 @@ def names_absent(question: str, documents: Iterable[str]) -> list[str]:
 _ASKED_YEAR = re.compile(r"\b(?:in|since|by|from|to|until|till|before|after|during|between|and|through|year|"
                          r"early|late|mid)[\s-]+((?:19|20)\d\d)\b(?![.,]?\d|\s*%)", re.I)
 _YEAR = re.compile(r"(?<![\d.,/$€£])((?:19|20)\d\d)(?![.,]?\d)")
-# "2009-2010", "1989-93", "from 2005 to 2011", "between November 2009 and December 2010"
-_MONTH_WORD = r"(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+)?"
+_MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december"}
+# "2009-2010", "1989-93", "from 2005 to 2011", "between November 2009 and December 2010" ("Dec.", "Sept" too)
+_MONTH_WORD = r"(?:(?:" + "|".join(m[:3] for m in _MONTHS) + r")[a-z]*\.?\s+)?"
 _YEAR_RANGE = re.compile(r"((?:19|20)\d\d)\s*(?:-|–|—|to|and|until|through)\s*" + _MONTH_WORD
                          + r"((?:19|20)?\d\d)(?![.,]?\d)", re.I)
 
@@ -193,10 +195,6 @@ def stated_years(text: str) -> set[int]:
         if lo < hi <= lo + 50:
             out.update(range(lo, hi + 1))
     return out
-
-
-_MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-           "november", "december"}
 
 
 def attributed(question: str, paragraph: str) -> bool:
