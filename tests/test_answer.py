@@ -243,6 +243,34 @@ def test_fallback_quotes_from_every_retrieved_passage(home, real_embedder):
         "a quote should come from beyond the first passage, or this test checks nothing"
 
 
+def test_a_sentence_in_overlapping_chunks_is_read_once(tmp_path, real_embedder):
+    """A long paragraph is chunked into windows that overlap by whole sentences; when two of them
+    are retrieved, their shared sentences reach the model's context once, not twice (a repeat
+    spends the word budget and weighs that sentence double)."""
+    towns = ["Arden", "Belmor", "Calder", "Dunmere", "Eskby", "Fenwick", "Garrow", "Holme", "Ilkton", "Jarrow",
+             "Kelby", "Lunford", "Marwick", "Norley", "Oxcombe", "Pelham", "Quarley", "Rudston"]
+    paragraph = " ".join(f"In {t} the river ferry carried {120 + 7 * i} passengers on the first market day of "
+                         f"the spring, and the toll keeper there noted {3 + i} late crossings." for i, t in enumerate(towns))
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "ferries.md").write_text("# River ferries\n\n" + paragraph + "\n", encoding="utf-8")
+    home = tmp_path / "home"
+    ingest([tmp_path / "docs"], Settings(home=home), embedder=real_embedder, progress=False)
+    assistant = Assistant(Settings(home=home, judge=False, answer_flow="context"), generator=ScriptedGenerator(REFUSAL),
+                          embedder=real_embedder)
+    # a town whose sentence two of the first hits both hold
+    for town in towns:
+        question = f"How many passengers did the river ferry carry in {town} on the first market day?"
+        first = assistant.retriever.search(question, assistant.settings.k)[: assistant.settings.llm_sources]
+        if sum(f"In {town} the river ferry" in h.chunk.text for h in first) >= 2:
+            break
+    else:
+        raise AssertionError("no sentence is in two of the first hits: this test would check nothing")
+    gen = assistant.generator
+    assistant.ask(question)
+    read = gen.calls[0]["messages"][-1]["content"]
+    assert read.count(f"In {town} the river ferry") == 1, read
+
+
 @pytest.mark.parametrize("question, needle, written, reason", [
     # asked who said a quoted sentence, the model wrote the quotation back with a citation
     ('Who said "The problem is not AI, it\'s the humans behind it"?', "humans behind it",

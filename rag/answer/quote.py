@@ -18,12 +18,18 @@ from rag.answer.cite import CitationBook
 
 
 def rank_sentences(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder):
-    """All sentences of the hits as (score, hit index, start, end), best first."""
+    """All sentences of the hits as (score, hit index, start, end), best first. Overlapping chunks
+    (windows of a long paragraph share sentences) give a sentence once, under the first hit that
+    holds it: the same sentence twice in the model's context spends its word budget on a repeat
+    and weighs that sentence double (SciFact s011: the cohort's overall death rate, shown twice,
+    was given for the smear-negative patients, whose own rate did not fit)."""
     cands = []
+    seen: set[tuple[str, int]] = set()
     for j, h in enumerate(hits):
         doc = documents[h.chunk.doc_id]
         for s, e in split_sentences(doc.text, h.chunk.start, h.chunk.end):
-            if len(doc.text[s:e].split()) >= 4:
+            if len(doc.text[s:e].split()) >= 4 and (doc.id, s) not in seen:
+                seen.add((doc.id, s))
                 cands.append((j, s, e, doc.text[s:e]))
     if not cands:
         return []
