@@ -15,6 +15,7 @@ as "She called for 30 billion" cannot be attributed without it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from embeddings import Embedder
 from rag.retrieve import relevance_scores
@@ -61,19 +62,31 @@ def _statement(doc: Document, start: int, text: str) -> bool:
     return t[-1:] in ".!?\"”’)" or len(t.split()) > _HEADING_WORDS
 
 
-def rank(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder) -> list[Candidate]:
-    """All sentences (of at least MIN_WORDS words) of the hits, best first. Overlapping chunks
-    give the same sentence once."""
+def sentences_of(hits: list[Hit], documents: dict[str, Document],
+                 keep: Callable[[Document, int, str], bool] | None = None) -> list[tuple[int, int, int, Document]]:
+    """(hit index, start, end, document) of every sentence of at least MIN_WORDS words of the
+    hits that `keep(doc, start, text)` keeps, in hit order: the sentences that the candidates and
+    the model's context (quote.rank_sentences) are ranked from. Overlapping chunks (windows of a
+    long paragraph share sentences) give a sentence once, under the first hit that holds it: the
+    same sentence twice in the model's context spends its word budget on a repeat and weighs that
+    sentence double (SciFact s011: the cohort's overall death rate, shown twice, was given for the
+    smear-negative patients, whose own rate did not fit)."""
     seen: set[tuple[str, int]] = set()
-    found: list[tuple[int, int, int, str, str]] = []
+    out = []
     for j, h in enumerate(hits):
         doc = documents[h.chunk.doc_id]
         for s, e in split_sentences(doc.text, h.chunk.start, h.chunk.end):
             text = doc.text[s:e]
-            if len(text.split()) < MIN_WORDS or (doc.id, s) in seen or not _statement(doc, s, text):
-                continue
-            seen.add((doc.id, s))
-            found.append((j, s, e, " ".join(text.split()), _paragraph_opening(doc, s)))
+            if len(text.split()) >= MIN_WORDS and (doc.id, s) not in seen and (keep is None or keep(doc, s, text)):
+                seen.add((doc.id, s))
+                out.append((j, s, e, doc))
+    return out
+
+
+def rank(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder) -> list[Candidate]:
+    """All statements (`sentences_of` the hits, headings and labels left out) of the hits, best first."""
+    found = [(j, s, e, " ".join(doc.text[s:e].split()), _paragraph_opening(doc, s))
+             for j, s, e, doc in sentences_of(hits, documents, keep=_statement)]
     if not found:
         return []
     scores = relevance_scores(question, [f[3] for f in found], embedder, [f[4] for f in found])

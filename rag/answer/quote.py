@@ -14,23 +14,14 @@ from rag.retrieve import relevance_scores
 from rag.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
 from rag.answer.verify import Support
+from rag.answer.candidates import sentences_of
 from rag.answer.cite import CitationBook
 
 
 def rank_sentences(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder):
-    """All sentences of the hits as (score, hit index, start, end), best first. Overlapping chunks
-    (windows of a long paragraph share sentences) give a sentence once, under the first hit that
-    holds it: the same sentence twice in the model's context spends its word budget on a repeat
-    and weighs that sentence double (SciFact s011: the cohort's overall death rate, shown twice,
-    was given for the smear-negative patients, whose own rate did not fit)."""
-    cands = []
-    seen: set[tuple[str, int]] = set()
-    for j, h in enumerate(hits):
-        doc = documents[h.chunk.doc_id]
-        for s, e in split_sentences(doc.text, h.chunk.start, h.chunk.end):
-            if len(doc.text[s:e].split()) >= 4 and (doc.id, s) not in seen:
-                seen.add((doc.id, s))
-                cands.append((j, s, e, doc.text[s:e]))
+    """All sentences of the hits (`candidates.sentences_of`: each once) as (score, hit index,
+    start, end), best first."""
+    cands = [(j, s, e, doc.text[s:e]) for j, s, e, doc in sentences_of(hits, documents)]
     if not cands:
         return []
     scores = relevance_scores(question, [c[3] for c in cands], embedder)
