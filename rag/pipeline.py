@@ -14,7 +14,7 @@ from typing import Iterator
 
 from embeddings import Embedder, get_embedder
 from rag.answer import candidates, reader
-from rag.answer.judge import ANSWER_THRESHOLD, RESCUE_THRESHOLD, make_judge
+from rag.answer.judge import ANSWER_THRESHOLD, CORRECT_THRESHOLD, RESCUE_THRESHOLD, make_judge
 from rag.answer.cite import CitationBook, is_refusal, names_not_in, parse, render, verify_drafts
 from rag.answer.parts import missing_note, part_query, part_question, question_parts, repeats
 from rag.errors import LLMUnavailable
@@ -172,6 +172,22 @@ class Assistant:
             verifier = EvidenceVerifier(self.embedder, judge)
             sentences, removed, citations = verify_drafts(drafts, pool, documents, verifier,
                                                           self.settings.unsupported, query)
+            checker = self._judge_for(self._generator) if len(asked) == 1 else None
+            if checker is not None and any(x.supported and x.citations for x in sentences):
+                # true of its passage is not yet an answer: the judge reads the question with each
+                # written sentence and its cited quotes ("150 nets were collected" for how many
+                # were distributed); an answer it finds plainly incorrect is removed, and the
+                # rescue below then reads the candidates, as for a refusal
+                quotes = {c.n: c.quote for c in citations}
+                p = reader.correct_probability(query, [(x.text, [quotes[n] for n in x.citations if n in quotes])
+                                                       for x in sentences if x.supported], checker)
+                if p is not None and p < CORRECT_THRESHOLD:
+                    gone = [replace(x, citations=(), supported=False, reason=f"{NOT_CORRECT} ({p:.2f})")
+                            for x in sentences if x.supported]
+                    flag = self.settings.unsupported == "flag"
+                    sentences = [x for x in sentences if not x.supported] + (gone if flag else [])
+                    removed += [] if flag else gone
+                    citations = []
             if len(asked) > 1 and any(x.supported and x.citations for x in sentences):
                 # a part answered by nothing that survived: the judge reads that part's own best
                 # sentences, as for a refusal (_rescue); if none answers it, it is said to be
@@ -192,7 +208,7 @@ class Assistant:
                         sentences.append(_quoted(best, where[part_hits[i][best.candidate.hit].chunk.id], book,
                                                  "quoted: the judge found this sentence answers this part"))
                 citations = book.citations
-            elif len(asked) == 1 and self._judge_for(self._generator) is not None and any(
+            elif checker is not None and any(
                     x.supported and x.citations for x in sentences):
                 # the model may have cited the wrong sentence of what it read (another speaker's
                 # figure, a neighbouring fact): the judge compares its cited evidence with the
@@ -486,6 +502,7 @@ class _Ranked:
 
 
 DIFFER_NOTE = "The sources give different figures."
+NOT_CORRECT = "the judge found it is not a correct answer to the question, according to what it cites"
 OUTRANKED = "the judge found another retrieved sentence answers the question better"
 MISATTRIBUTED = ("the passage it cites never names whom the question asks about; another retrieved sentence's "
                  "passage does, and answers")

@@ -556,3 +556,38 @@ def test_asked_for_a_figure_the_judge_reads_only_sentences_that_state_one(home, 
     read = [c.split("Text:")[-1] for c in judge.calls]
     assert len(read) >= 3 and all(figures(t) for t in read), read
     assert not ans.refused and "in 2010" in ans.citations[0].quote
+
+
+def test_a_written_answer_the_judge_finds_incorrect_for_the_question_is_removed(home, real_embedder):
+    """Seen on SciFact (s043, unanswerable): asked how many nets were distributed, the model wrote
+    how many were collected, true of its passage and cited, so every check passed. The judge reads
+    the question with the written sentence and its cited quote; below CORRECT_THRESHOLD the answer
+    is removed and, as for a refusal, the rescue reads the candidates (here none answers: the
+    refusal). At the bar, the written answer stays."""
+    from rag.answer.judge import CORRECT_THRESHOLD, ScriptedJudge
+    from rag.pipeline import NOT_CORRECT
+
+    written = "The Trafficking in Persons Protocol has 185 States Parties"
+
+    def reply(messages):
+        if "<<<" not in messages[-1]["content"] or "Claim" in messages[-1]["content"]:
+            return "yes"  # the verifier's own judge
+        return f"{written} [{source_with(messages, '185 States Parties')}]."
+
+    def ask(p_correct):
+        judge = ScriptedJudge(lambda p: p_correct if "Proposed answer:" in p else 0.3)
+        s = Settings(home=home, answer_flow="context")
+        return Assistant(s, generator=ScriptedGenerator(reply), embedder=real_embedder, judge=judge).ask(QUESTION), judge
+
+    ans, judge = ask(CORRECT_THRESHOLD - 0.05)
+    assert ans.refused and not ans.citations, ans.answer
+    [gone] = ans.removed
+    assert gone.text == written + "." and gone.reason.startswith(NOT_CORRECT) and not gone.citations
+    [check] = [c for c in judge.calls if "Proposed answer:" in c]  # the question, the sentence, its cited quote
+    assert QUESTION in check and f"Proposed answer: {written}." in check and "with 185 States Parties." in check
+    assert ans.evidence and all(e["p_answer"] == 0.3 for e in ans.evidence)  # the rescue read the candidates
+
+    kept, _ = ask(CORRECT_THRESHOLD)
+    assert [s.text for s in kept.sentences] == [written + "."] and not kept.removed
+    assert "185 States Parties" in kept.citations[0].quote
+    _check_offsets(kept)

@@ -58,6 +58,19 @@ RESCUE_THRESHOLD = 0.74
 # s003 (0.148) is not fixed. Each suite alone allows (0.019, 0.196] (default) and (0.079, 0.148]
 # (SciFact); 0.1 lies in both.
 ANSWER_MARGIN = 0.1
+# The bar below which a written answer is not an answer to the question: the judge's probability
+# that the answer is correct according to its cited evidence (`correct_messages`; the question,
+# not only the claim, is read). Fitted on the written answers of both suites' single-part items
+# (the eighteenth session's runs, labelled by whether the item passed): 73 right answers' sentences
+# scored 0.364 or more; of the 4 wrong ones, SciFact s043 (unanswerable: "150 LLINs were collected"
+# for how many were distributed) scored 0.086, the others 0.556-0.900. Over the 71 distinct
+# single-part answers of the fifteenth to eighteenth sessions' runs (an answer's most probable
+# sentence counts), the 66 right ones scored 0.438 or more and of the 5 wrong only s043 less.
+# Every bar in (0.086, 0.364] separates the same way; 0.2 lies about halfway, far more than the
+# judge's run-to-run spread (0.02) from either end. The check is weak (ROC AUC 0.77 over the
+# pairs): it drops only answers the judge finds plainly not what was asked, and costs one judge
+# call per written sentence.
+CORRECT_THRESHOLD = 0.2
 
 
 @runtime_checkable
@@ -88,6 +101,16 @@ def answer_messages(question: str, evidence: str, context: str = "") -> list[dic
         "Does the text below answer this question, stating what it asks for about the person, body, "
         "place or time the question names? Answer yes or no.\n"
         f"{ctx}Text: {' '.join(evidence.split())}")}]
+
+
+def correct_messages(question: str, evidence: str, answer: str) -> list[dict]:
+    """Is this answer correct according to its evidence? (the question read with the claim: a
+    sentence can be true of its passage and still not answer what was asked)"""
+    return [{"role": "user", "content": (
+        f"Text: {' '.join(evidence.split())}\n"
+        f"Question: {question}\n"
+        f"Proposed answer: {' '.join(answer.split())}\n"
+        "Is the proposed answer correct according to the text? Answer yes or no.")}]
 
 
 class ServerJudge:

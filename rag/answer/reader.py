@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.candidates import Candidate
-from rag.answer.judge import ANSWER_MARGIN, ANSWER_THRESHOLD, Judge, answer_messages
+from rag.answer.judge import ANSWER_MARGIN, ANSWER_THRESHOLD, Judge, answer_messages, correct_messages
 from rag.answer.relevance import asks_for_figure, figures
 
 
@@ -71,6 +71,22 @@ def cited_probability(question: str, spans: list[tuple[str, int, int, str]], can
         if any(p is None for p in ps):
             return None
         found += ps
+    return max(found, default=None)
+
+
+def correct_probability(question: str, answered: list[tuple[str, list[str]]], judge: Judge) -> float | None:
+    """The judge's probability that the written answer is a correct answer to `question`: for
+    each (sentence, the quotes it cites), whether the sentence is correct according to those
+    quotes, the question read with it; the most probable sentence counts. None when the judge
+    cannot answer, or nothing is cited."""
+    found = []
+    for text, quotes in answered:
+        if not quotes:
+            continue
+        p = judge.p_yes(correct_messages(question, " ".join(quotes), text))
+        if p is None:
+            return None
+        found.append(p)
     return max(found, default=None)
 
 
