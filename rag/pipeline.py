@@ -130,22 +130,36 @@ class Assistant:
                         part_hits.append(own)
                         known = {h.chunk.id for h in pool}
                         pool = pool + [h for h in own if h.chunk.id not in known]
-                        msgs, part_pool, n_shown, seen = self._prompt_and_context(
-                            part_question(query, part), own,
-                            rank_sentences(part, own[: self.settings.llm_sources], documents, self.embedder))
-                    out = []
-                    for delta in gen.stream(msgs, max_tokens=self.settings.llm_max_tokens,
-                                            temperature=self.settings.llm_temperature):
-                        out.append(delta)
-                        yield {"event": "token", "text": delta}
-                    raws.append("".join(out))
-                    shown += seen
-                    found = parse(raws[-1], n_shown)
-                    if len(asked) > 1:  # the part's source numbers, as numbers of the pool of all parts' hits
+                        part_ranked = rank_sentences(part, own[: self.settings.llm_sources], documents, self.embedder)
+                        msgs, part_pool, n_shown, seen = self._prompt_and_context(part_question(query, part), own,
+                                                                                  part_ranked)
+                    for attempt in range(2):
+                        out = []
+                        for delta in gen.stream(msgs, max_tokens=self.settings.llm_max_tokens,
+                                                temperature=self.settings.llm_temperature):
+                            out.append(delta)
+                            yield {"event": "token", "text": delta}
+                        raws.append("".join(out))
+                        shown += seen
+                        found = parse(raws[-1], n_shown)
+                        if len(asked) == 1:
+                            break
                         # a part answered with an earlier part's sentence or figures is not answered
                         said = [d.text for d in drafts]
-                        where = {h.chunk.id: n for n, h in enumerate(pool, start=1)}
-                        found = [_renumber(d, part_pool, where) for d in found if not repeats(d.text, said, query)]
+                        fresh = [d for d in found if not repeats(d.text, said, query)]
+                        # it gave an earlier part's figures: it reads this part's sentences once
+                        # more, without those that give only figures the earlier parts gave
+                        # (SciFact s035: asked for a second study's rate, it gave the first
+                        # study's again, and the second's, ranked below, was left to the judge)
+                        rest = [r for r in part_ranked
+                                if not repeats(documents[own[r[1]].chunk.doc_id].text[r[2]:r[3]], said, query)]
+                        if fresh or not found or attempt or not rest or len(rest) == len(part_ranked):
+                            # the part's source numbers, as numbers of the pool of all parts' hits
+                            where = {h.chunk.id: n for n, h in enumerate(pool, start=1)}
+                            found = [_renumber(d, part_pool, where) for d in fresh]
+                            break
+                        msgs, part_pool, n_shown, seen = self._prompt_and_context(part_question(query, part), own, rest)
+                        yield {"event": "token", "text": " "}
                     drafts += found
                     origin += [i] * len(found)
                 raw = "\n".join(raws)
