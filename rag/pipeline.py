@@ -15,7 +15,7 @@ from typing import Iterator
 from embeddings import Embedder, get_embedder
 from rag.answer import candidates, reader
 from rag.answer.judge import ANSWER_THRESHOLD, CORRECT_THRESHOLD, RESCUE_THRESHOLD, make_judge
-from rag.answer.cite import CitationBook, is_refusal, names_not_in, parse, render, verify_drafts
+from rag.answer.cite import CitationBook, is_refusal, names_not_in, parse, render, verify_drafts, withdraw
 from rag.answer.parts import missing_note, part_query, part_question, question_parts, repeats
 from rag.errors import LLMUnavailable
 from rag.prompt import REFUSAL, answer_messages, rewrite_messages
@@ -151,9 +151,10 @@ class Assistant:
                         # more, without those that give only figures the earlier parts gave
                         # (SciFact s035: asked for a second study's rate, it gave the first
                         # study's again, and the second's, ranked below, was left to the judge)
-                        rest = [r for r in part_ranked
-                                if not repeats(documents[own[r[1]].chunk.doc_id].text[r[2]:r[3]], said, query)]
-                        if fresh or not found or attempt or not rest or len(rest) == len(part_ranked):
+                        rest = [] if fresh or not found or attempt else [
+                            r for r in part_ranked
+                            if not repeats(documents[own[r[1]].chunk.doc_id].text[r[2]:r[3]], said, query)]
+                        if not rest or len(rest) == len(part_ranked):
                             # the part's source numbers, as numbers of the pool of all parts' hits
                             where = {h.chunk.id: n for n, h in enumerate(pool, start=1)}
                             found = [_renumber(d, part_pool, where) for d in fresh]
@@ -196,11 +197,8 @@ class Assistant:
                 p = reader.correct_probability(query, [(x.text, [quotes[n] for n in x.citations if n in quotes])
                                                        for x in sentences if x.supported], checker)
                 if p is not None and p < CORRECT_THRESHOLD:
-                    gone = [replace(x, citations=(), supported=False, reason=f"{NOT_CORRECT} ({p:.2f})")
-                            for x in sentences if x.supported]
-                    flag = self.settings.unsupported == "flag"
-                    sentences = [x for x in sentences if not x.supported] + (gone if flag else [])
-                    removed += [] if flag else gone
+                    sentences, gone = withdraw(sentences, f"{NOT_CORRECT} ({p:.2f})", self.settings.unsupported)
+                    removed += gone
                     citations = []
             if len(asked) > 1 and any(x.supported and x.citations for x in sentences):
                 # a part answered by nothing that survived: the judge reads that part's own best

@@ -366,3 +366,18 @@ def test_a_paragraph_opening_is_read_with_its_later_sentences():
     opening_to_third = (0, text.index("noted.") + len("noted."))
     assert opening_to_third in p.windows
     assert all(e < text.index("Mr. Obi") for s, e in p.windows if s == 0)  # an opening reads its own paragraph
+
+
+def test_withdrawn_sentences_are_flagged_in_place_or_moved_to_the_removed():
+    from rag.answer.cite import withdraw
+    from rag.types import AnswerSentence
+
+    said = [AnswerSentence("A [1].", (1,), True, 0.9), AnswerSentence("B.", (), False, 0.1, "no source"),
+            AnswerSentence("C [2].", (2,), True, 0.8)]
+    kept, gone = withdraw(said, "not an answer", "flag")
+    assert [(s.text, s.supported, s.citations, s.reason) for s in kept] == [
+        ("A [1].", False, (), "not an answer"), ("B.", False, (), "no source"), ("C [2].", False, (), "not an answer")]
+    assert gone == []
+    kept, gone = withdraw(said, "not an answer")
+    assert [s.text for s in kept] == ["B."] and [(s.text, s.citations, s.reason) for s in gone] == [
+        ("A [1].", (), "not an answer"), ("C [2].", (), "not an answer")]

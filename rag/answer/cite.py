@@ -201,13 +201,19 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
     elif book.citations and (missing := names_not_in(question, (c.doc_id for c in book.citations), documents)):
         why = names_reason(missing)
     if why:
-        marked = [replace(s, citations=(), supported=False, reason=why) if s.supported else s for s in kept]
-        if policy != "flag":
-            removed += [m for m, s in zip(marked, kept) if s.supported]
-            marked = [s for s in kept if not s.supported]
-        kept = marked
+        kept, gone = withdraw(kept, why, policy)
+        removed += gone
         book.citations.clear()
     return kept, removed, book.citations
+
+
+def withdraw(sentences: list[AnswerSentence], why: str, policy: str = "remove"):
+    """(sentences, removed): every supported sentence taken back for `why`, its citations with it;
+    under the "flag" policy it stays in place, flagged, else it moves to the removed."""
+    marked = [replace(s, citations=(), supported=False, reason=why) if s.supported else s for s in sentences]
+    if policy == "flag":
+        return marked, []
+    return [s for s in sentences if not s.supported], [m for m, s in zip(marked, sentences) if s.supported]
 
 
 def names_not_in(question: str, doc_ids: Iterable[str], documents: dict[str, Document]) -> list[str]:
