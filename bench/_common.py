@@ -126,7 +126,7 @@ def ensure_scifact_index(embedder: str, rebuild: bool = False, log=print) -> dic
     """Build (or reuse) the full-corpus SciFact index for `embedder`. Returns build facts."""
     from rag.index import Index
     from rag.ingest import index_documents
-    from rag.store import IndexDir
+    from rag.index.versions import IndexDir
 
     settings = scifact_settings(embedder)
     docs = scifact_documents()

@@ -83,7 +83,7 @@ def embed(args) -> None:
     from embeddings.base import count_tokens
     from embeddings.minilm import MiniLMTorchEmbedder
     from embeddings.minilm_numpy import MiniLMNumpyEmbedder
-    from rag.chunk import chunk_document, index_text
+    from rag.ingest.chunk import chunk_document, index_text
 
     texts: list[str] = []
     for doc in C.scifact_documents(args.texts):

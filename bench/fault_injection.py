@@ -255,7 +255,7 @@ def main() -> int:
     if args.embedder != "hash":
         env["RAG_EMBEDDING_MODEL"] = args.embedder
     os.environ.update(RAG_HOME=str(home))
-    from rag.load import file_sha256
+    from rag.ingest.load import file_sha256
     from rag.settings import Settings
 
     settings = Settings(home=home, embedding_model=args.embedder if args.embedder != "hash" else "minilm-int8")

@@ -1,7 +1,7 @@
 """Ingest throughput in chunks per second, on the same SciFact chunks for every contender.
 
 What it measures: the first `--docs` SciFact abstracts (default 2000) are chunked once with the
-project's chunker (`rag.chunk.chunk_document` + `index_text`), then:
+project's chunker (`rag.ingest.chunk.chunk_document` + `index_text`), then:
   (a) project ingest   `rag.ingest.index_documents` end to end (chunk + embed + write FAISS, BM25,
                        manifest to a fresh temporary index), once per embedder;
   (b) plain ST encode  `SentenceTransformer.encode(texts, batch_size=B)` on the same index
@@ -31,7 +31,7 @@ import _common as C
 
 def prepare(n_docs: int, log):
     from embeddings.base import count_tokens
-    from rag.chunk import chunk_document, index_text
+    from rag.ingest.chunk import chunk_document, index_text
     from rag.settings import Settings
 
     s = Settings(home=C.CACHE / "unused")

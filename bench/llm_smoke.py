@@ -65,9 +65,9 @@ def main() -> int:
     if not args.keep:
         os.environ.setdefault("RAG_HOME", tempfile.mkdtemp(prefix="llm-smoke-"))
 
-    from rag.generate import make_generator
-    from rag.llm_model import ensure_model
-    from rag.llm_server import EmbeddedServer
+    from rag.llm.generate import make_generator
+    from rag.llm.model import ensure_model
+    from rag.llm.server import EmbeddedServer
     from rag.settings import Settings
 
     settings = Settings()

@@ -252,7 +252,7 @@ def main() -> None:
             if cluster is not None:
                 cluster.destroy()
             if args.mode == "generate":  # the embedded LLM outlives the server by design: stop it too
-                from rag.llm_server import EmbeddedServer
+                from rag.llm.server import EmbeddedServer
                 from rag.settings import Settings
 
                 EmbeddedServer(Settings(home=home)).stop()

@@ -39,7 +39,7 @@ def scifact_latency(embedder_name: str, n_queries: int, k: int, log) -> dict:
 
     from embeddings import get_embedder
     from rag.index import Index
-    from rag.retrieve import HybridRetriever
+    from rag.index.retrieve import HybridRetriever
 
     C.ensure_scifact_index(embedder_name, log=log)
     settings = C.scifact_settings(embedder_name)

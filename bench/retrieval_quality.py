@@ -2,7 +2,7 @@
 
 What it measures: the full SciFact corpus (5,183 abstracts) is indexed once per embedder through
 the project's own `rag.ingest.index_documents` (cached under bench/results/cache/), then every
-train query with qrels is searched with `rag.retrieve.HybridRetriever` in four modes: BM25 only,
+train query with qrels is searched with `rag.index.retrieve.HybridRetriever` in four modes: BM25 only,
 dense only, hybrid with reciprocal rank fusion (RRF) and hybrid with distribution-based score
 fusion (DBSF). Retrieval returns chunks; a document's score is the maximum over its chunks, so
 the document ranking is the order in which documents first appear among the top chunks
@@ -46,7 +46,7 @@ class _Memo:
 def evaluate(embedder_name: str, queries: dict, qrels: dict, k_chunks: int, log) -> dict:
     from embeddings import get_embedder
     from rag.index import Index
-    from rag.retrieve import HybridRetriever
+    from rag.index.retrieve import HybridRetriever
 
     index = Index.load(C.scifact_settings(embedder_name))
     embedder = _Memo(get_embedder(embedder_name))  # each query is embedded once, shared by the modes

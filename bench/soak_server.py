@@ -9,7 +9,7 @@ RAG_HOME/llm/server.json) and the latency of the answers since the last row.
 How to read it: `growth` is RSS now minus RSS after the first 5 answers (the model, its context
 and a warm prompt cache); `slope` is the least-squares MB per answer over the rows after the 5th
 answer. The run fails (exit 1) when the growth exceeds --bound-mb. Before the fix in
-rag/llm_app.py the server grew by ~0.4 GB per answer; flat means the slope is near 0.
+rag/llm/app.py the server grew by ~0.4 GB per answer; flat means the slope is near 0.
 
     python bench/soak_server.py --answers 200            # the soak
     python bench/soak_server.py --answers 30 --every 5   # the short version tests/test_soak.py runs

@@ -55,7 +55,7 @@ class Memo:
 
 def change_from(index):
     """The whole directory index as one `Change` (documents, chunks, their vectors and texts)."""
-    from rag.chunk import index_text
+    from rag.ingest.chunk import index_text
     from rag.index import Change
 
     chunks = list(index.chunks)
@@ -69,7 +69,7 @@ def change_from(index):
 def lexical_change():
     """SciFact chunked as ingest does, with random unit vectors: enough for the lexical side."""
     from embeddings.base import count_tokens
-    from rag.chunk import chunk_document, index_text
+    from rag.ingest.chunk import chunk_document, index_text
     from rag.index import Change
     from rag.settings import Settings
 
@@ -84,7 +84,7 @@ def lexical_change():
 
 
 def evaluate(label: str, settings, index, embedder, queries, qrels, k_chunks: int, log, modes=MODES) -> dict:
-    from rag.retrieve import HybridRetriever
+    from rag.index.retrieve import HybridRetriever
 
     out = {}
     for name, mode in modes:

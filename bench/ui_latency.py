@@ -132,7 +132,7 @@ def main() -> int:
         raise SystemExit(f"{CHROMIUM} is missing: run scripts/browser-deps.sh")
     from playwright.sync_api import sync_playwright
 
-    from rag.llm_server import EmbeddedServer
+    from rag.llm.server import EmbeddedServer
     from rag.settings import Settings
     from ui.launch import command
 

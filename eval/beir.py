@@ -80,7 +80,7 @@ def ensure_index(path: Path, docs: list, settings, embedder, log: Callable[[str]
     """The benchmark corpus's index under RAG_HOME/eval/beir/, built on first use."""
     from rag.index import Index
     from rag.ingest import index_documents
-    from rag.store import IndexDir
+    from rag.index.versions import IndexDir
 
     home = Path(settings.home) / "eval" / "beir" / f"{path.name}-{_file_hash(path / 'corpus.jsonl')}-{settings.index_fingerprint()}"
     # always a directory index of its own: a benchmark must never replace a shared (RAG_STORE_URL) index
@@ -98,8 +98,8 @@ def run_beir(path: Path, settings, *, split: str = "train", limit: int | None = 
              log: Callable[[str], None] = lambda m: None) -> dict:
     """nDCG@10 and Recall@100 per retriever mode; saves the result JSON in RAG_HOME/eval/beir/."""
     from embeddings import get_embedder
-    from rag.retrieve import HybridRetriever
-    from rag.store import write_atomic
+    from rag.index.retrieve import HybridRetriever
+    from rag.index.versions import write_atomic
 
     bad = [m for m in modes if m not in ("bm25", "dense", "hybrid")]
     if bad:

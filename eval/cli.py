@@ -80,7 +80,7 @@ def _progress(total: int, quiet: bool):
 def write_reports(run: dict, cmp, settings) -> tuple[Path, Path]:
     """Markdown and HTML reports of a run, beside the other runs' reports."""
     from eval.report import html, markdown
-    from rag.store import write_atomic
+    from rag.index.versions import write_atomic
 
     out = Path(settings.home) / "eval" / "reports"
     out.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,7 @@ def run_cmd(suite, baseline, repeat, mode, k, only, tag, limit, tolerances, out,
     from eval.runner import Checkpoint, run_suite, save_run
     from eval.suite import lint_against_corpus, load_suite
     from rag.pipeline import Assistant
-    from rag.store import write_atomic
+    from rag.index.versions import write_atomic
 
     settings = get_settings()
     tol = Tolerances.load(tolerances)
@@ -240,7 +240,7 @@ def generate_cmd(n, seed, out_dir):
     """
     from eval.drafts import draft_from_chunks
     from eval.suite import write_drafts
-    from rag.generate import make_generator
+    from rag.llm.generate import make_generator
     from rag.index import Index
 
     settings = get_settings()
@@ -317,7 +317,7 @@ def verifier_cmd(labels, judge, as_json, calibrate):
     if calibrate:
         from eval.verifier_eval import calibrate as fit
         from rag.answer.judge import make_judge
-        from rag.generate import make_generator
+        from rag.llm.generate import make_generator
 
         result = fit(load_labels(labels), make_judge(settings, make_generator(settings)))
         if as_json:
@@ -360,7 +360,7 @@ def judge_cmd(suite, out, pair_files, as_json, quiet):
     from eval.answer_judge import collect, fit, format_fit, load_pairs
     from eval.suite import load_suite
     from rag.answer.judge import ANSWER_THRESHOLD
-    from rag.store import write_atomic
+    from rag.index.versions import write_atomic
 
     pairs = [r for f in pair_files for r in load_pairs(f)]
     if suite or not pair_files:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from rag.sentences import split_sentences
+from rag.ingest.sentences import split_sentences
 
 
 def dedupe(ranked: Iterable[str]) -> list[str]:

@@ -295,7 +295,7 @@ def run_suite(suite: Suite, assistant, *, mode: str | None = None, k: int | None
 
 def save_run(run: dict, runs_dir: Path) -> Path:
     """Write the run as runs_dir/<id>.json (atomically; a second run in the same second gets -2)."""
-    from rag.store import write_atomic
+    from rag.index.versions import write_atomic
 
     runs_dir.mkdir(parents=True, exist_ok=True)
     path, n = runs_dir / f"{run['id']}.json", 2

@@ -233,7 +233,7 @@ def write_drafts(items: list[Item], prefix: str = "drafts", directory: Path = SU
     header = ("# Drafted items for review: check each question, answer pattern (facts) and document;\n"
               "# delete the bad ones, then move the good ones into a suite (e.g. default.yaml).\n")
     body = yaml.safe_dump([i.to_dict() for i in items], sort_keys=False, allow_unicode=True, width=110)
-    from rag.store import write_atomic
+    from rag.index.versions import write_atomic
 
     write_atomic(path, header + body)
     return path

@@ -42,7 +42,7 @@ def load_labels(path: Path) -> list[dict]:
 
 def _titles(labels: list[dict], root: Path) -> dict[str, str]:
     from rag.errors import LoadError
-    from rag.load import load_file
+    from rag.ingest.load import load_file
 
     out = {}
     for src in {r.get("source") for r in labels if r.get("source")}:
@@ -89,7 +89,7 @@ def evaluate_verifier(labels: list[dict], settings, *, with_judge: bool = True, 
     if with_judge:
         if judge is None:
             if generator is None:
-                from rag.generate import make_generator
+                from rag.llm.generate import make_generator
 
                 generator = make_generator(settings)
             verdicts = llm_judge(settings, generator)

@@ -124,7 +124,7 @@ def search(query, k, filters, mode, as_json):
       rag search "how many States Parties" --k 3
       rag search "technology" --filter from=2025-01-01 --json
     """
-    from rag.retrieve import HybridRetriever
+    from rag.index.retrieve import HybridRetriever
 
     settings = get_settings()
     flt = parse_filters(filters)
@@ -348,7 +348,7 @@ def llm():
 @llm.command("start")
 def llm_start():
     """Assemble the packaged model if needed and start (or reuse) the server."""
-    from rag.llm_server import EmbeddedServer
+    from rag.llm.server import EmbeddedServer
 
     url = EmbeddedServer(get_settings()).ensure_running()
     click.echo(f"Embedded LLM ready at {url}")
@@ -357,7 +357,7 @@ def llm_start():
 @llm.command("stop")
 def llm_stop():
     """Stop the embedded server if it runs."""
-    from rag.llm_server import EmbeddedServer
+    from rag.llm.server import EmbeddedServer
 
     click.echo("Stopped." if EmbeddedServer(get_settings()).stop() else "No embedded server was running.")
 
@@ -370,7 +370,7 @@ def llm_status(as_json):
     The server stops itself after RAG_LLM_IDLE_MINUTES without a request (rss_mb and idle_s show
     how close it is); any command that needs it starts it again.
     """
-    from rag.llm_server import EmbeddedServer
+    from rag.llm.server import EmbeddedServer
 
     settings = get_settings()
     info = EmbeddedServer(settings).status()

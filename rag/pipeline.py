@@ -18,10 +18,10 @@ from rag.answer.judge import ANSWER_THRESHOLD, CORRECT_THRESHOLD, RESCUE_THRESHO
 from rag.answer.cite import CitationBook, is_refusal, names_not_in, parse, render, verify_drafts, withdraw
 from rag.answer.parts import missing_note, part_query, part_question, question_parts, repeats
 from rag.errors import LLMUnavailable
-from rag.prompt import REFUSAL, answer_messages, rewrite_messages
+from rag.llm.prompt import REFUSAL, answer_messages, rewrite_messages
 from rag.answer.quote import quote_answer, quote_start, rank_sentences, select_context
 from rag.answer.relevance import attributed, attributed_elsewhere, misses_figure
-from rag.retrieve import HybridRetriever, Retriever
+from rag.index.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Hit, SearchFilter
 from rag.answer.verify import EvidenceVerifier, Passage, ProbabilityJudge, Support, llm_judge
@@ -54,7 +54,7 @@ class Assistant:
     @property
     def generator(self):
         if self._generator is None:
-            from rag.generate import make_generator
+            from rag.llm.generate import make_generator
 
             self._generator = make_generator(self.settings)
         return self._generator
@@ -485,7 +485,7 @@ class Assistant:
         again: it must keep most of the question's own content words. The rule puts the question
         first and the previous question after it, as the context its "it" or "them" refers to.
         """
-        from rag.lexical import content_terms
+        from rag.index.lexical import content_terms
 
         last_user = next((m["content"] for m in reversed(history) if m.get("role") == "user"), None)
         if not last_user:

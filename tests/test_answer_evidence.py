@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from rag.answer.judge import ScriptedJudge
-from rag.generate import ScriptedGenerator
+from rag.llm.generate import ScriptedGenerator
 from rag.ingest import ingest
 from rag.pipeline import DIFFER_NOTE, MISSING_FIGURE_NOTE, Assistant
-from rag.prompt import REFUSAL
+from rag.llm.prompt import REFUSAL
 from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

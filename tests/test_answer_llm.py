@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from rag.ingest import ingest
-from rag.llm_server import EmbeddedServer
+from rag.llm.server import EmbeddedServer
 from rag.pipeline import Assistant
-from rag.prompt import REFUSAL
+from rag.llm.prompt import REFUSAL
 from rag.settings import Settings
 from conftest import free_port
 

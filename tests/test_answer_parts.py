@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag.answer.parts import part_question, question_parts, repeats
-from rag.generate import ScriptedGenerator
+from rag.llm.generate import ScriptedGenerator
 from rag.ingest import ingest
 from rag.pipeline import Assistant
 from rag.settings import Settings

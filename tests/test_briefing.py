@@ -12,7 +12,7 @@ import pytest
 from docx import Document as DocxDocument
 
 from rag.briefing import renumber, to_docx, to_markdown
-from rag.prompt import REFUSAL
+from rag.llm.prompt import REFUSAL
 from rag.types import Answer, AnswerSentence, Citation
 
 ROOT = Path(__file__).resolve().parent.parent

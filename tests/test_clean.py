@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.clean import _segment, analyse, find_date, find_symbols
+from rag.ingest.clean import _segment, analyse, find_date, find_symbols
 
 DOCS = Path(__file__).resolve().parent.parent / "docs_raw"
 GA = "GA-12734-political-declaration.txt"

@@ -87,7 +87,7 @@ def home(tmp_path_factory, real_embedder):
 @pytest.mark.slow
 def test_pairs_are_what_the_judge_reads_labelled_by_facts_and_documents(home, real_embedder):
     from rag.answer.judge import ScriptedJudge
-    from rag.generate import ScriptedGenerator
+    from rag.llm.generate import ScriptedGenerator
     from rag.pipeline import Assistant
     from rag.settings import Settings
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rag.ingest import ingest
-from rag.llm_server import EmbeddedServer
+from rag.llm.server import EmbeddedServer
 from rag.settings import Settings
 from conftest import eval_gate, free_port
 

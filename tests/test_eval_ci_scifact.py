@@ -20,7 +20,7 @@ import pytest
 
 from eval.suite import lint_against_corpus, load_suite
 from rag.ingest import ingest
-from rag.llm_server import EmbeddedServer
+from rag.llm.server import EmbeddedServer
 from rag.settings import Settings
 from conftest import eval_gate, free_port
 

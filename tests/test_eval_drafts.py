@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from eval.cli import eval_group
 from eval.drafts import draft_from_chunks, draft_from_feedback, fact_pattern, parse_draft
 from eval.suite import load_suite, write_drafts
-from rag.generate import ScriptedGenerator
+from rag.llm.generate import ScriptedGenerator
 from rag.types import Chunk
 
 PASSAGES = {

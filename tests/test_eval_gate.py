@@ -18,10 +18,10 @@ from eval.cli import eval_group
 from eval.compare import Tolerances, changed_documents, compare
 from eval.runner import Checkpoint, run_suite, save_run
 from eval.suite import lint_against_corpus, load_suite
-from rag.generate import ScriptedGenerator
+from rag.llm.generate import ScriptedGenerator
 from rag.ingest import ingest
 from rag.pipeline import Assistant
-from rag.prompt import REFUSAL
+from rag.llm.prompt import REFUSAL
 from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rag import feedback
-from rag.prompt import REFUSAL
+from rag.llm.prompt import REFUSAL
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Citation
 

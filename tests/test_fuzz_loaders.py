@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag.errors import LoadError
-from rag.load import load_file
+from rag.ingest.load import load_file
 from test_load import PROSE, make_docx, make_pdf
 
 pytestmark = pytest.mark.slow

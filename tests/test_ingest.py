@@ -16,7 +16,7 @@ from rag.errors import IndexCorrupt
 from rag.index import Index
 from rag.ingest import ingest
 from rag.settings import Settings
-from rag.store import IndexDir
+from rag.index.versions import IndexDir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,7 +169,7 @@ ingest([{docs!r}], Settings(), embedder=Slow(), progress=False)
 """
 
 
-@pytest.mark.parametrize("module,func", [("ingest", "_embed"), ("index.directory", "build_vector_index"),
+@pytest.mark.parametrize("module,func", [("ingest.incremental", "_embed"), ("index.directory", "build_vector_index"),
                                          ("index.directory", "checksums")])
 def test_kill_9_mid_ingest_leaves_previous_index_loadable(corpus_copy, tmp_path, hash_embedder, module, func):
     s = Settings()

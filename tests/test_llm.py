@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import LLMUnavailable, ModelMissing
-from rag.generate import Generator, OpenAIGenerator, ScriptedGenerator
-from rag.llm_model import ModelChecksumError, ModelSpec, ensure_model, is_ready
-from rag.llm_server import EmbeddedServer, _pid_alive
+from rag.llm.generate import Generator, OpenAIGenerator, ScriptedGenerator
+from rag.llm.model import ModelChecksumError, ModelSpec, ensure_model, is_ready
+from rag.llm.server import EmbeddedServer, _pid_alive
 from rag.settings import Settings
 from conftest import free_port
 
@@ -74,7 +74,7 @@ def test_assembles_parts_in_order_and_skips_rehash(fake_parts, tmp_models, monke
     assert is_ready(settings, spec)
 
     # a verified model is trusted through its sidecar: no hashing, no assembling
-    import rag.llm_model as llm_model
+    import rag.llm.model as llm_model
 
     def boom(*a, **k):
         raise AssertionError("re-hashed a verified model")
@@ -194,7 +194,7 @@ def test_loopback_endpoint_ignores_proxy_environment(fake_endpoint, monkeypatch)
 
 
 def test_port_taken_by_another_program_names_the_setting(monkeypatch, tmp_path):
-    import rag.llm_model as llm_model
+    import rag.llm.model as llm_model
 
     monkeypatch.setattr(llm_model, "ensure_model", lambda settings, **k: tmp_path / "m.gguf")
     with socket.socket() as squatter:
@@ -254,14 +254,14 @@ def test_scripted_generator_from_function_and_max_tokens():
 
 
 def _server_pids(port: int) -> list[int]:
-    """Live embedded server processes (rag.llm_app) listening on `port` (from /proc)."""
+    """Live embedded server processes (rag.llm.app) listening on `port` (from /proc)."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             args = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"rag.llm_app" in args and str(port).encode() in args and _pid_alive(int(proc.name)):
+        if b"rag.llm.app" in args and str(port).encode() in args and _pid_alive(int(proc.name)):
             found.append(int(proc.name))
     return found
 
@@ -279,7 +279,7 @@ def real_settings():
 
 @pytest.mark.integration
 def test_real_server_streams_reuses_and_stops(real_settings):
-    from rag.generate import make_generator
+    from rag.llm.generate import make_generator
 
     server = EmbeddedServer(real_settings)
     t = time.monotonic()
@@ -322,7 +322,7 @@ def test_real_server_streams_reuses_and_stops(real_settings):
 
 @pytest.mark.integration
 def test_server_killed_mid_stream_raises_then_restarts(real_settings):
-    from rag.generate import make_generator
+    from rag.llm.generate import make_generator
 
     gen = make_generator(real_settings)
     server = EmbeddedServer(real_settings)
@@ -352,7 +352,7 @@ def test_server_killed_mid_stream_raises_then_restarts(real_settings):
 def test_real_server_starts_with_a_relative_data_directory(tmp_path, monkeypatch):
     """RAG_HOME defaults to the relative `.rag`; the server runs in its own directory, so the
     model path it is given must not be relative to the caller's."""
-    from rag.generate import make_generator
+    from rag.llm.generate import make_generator
 
     (tmp_path / "models").symlink_to(Path(os.environ["RAG_MODELS_DIR"]).resolve(), target_is_directory=True)
     monkeypatch.chdir(tmp_path)
@@ -372,7 +372,7 @@ def test_real_server_starts_with_a_relative_data_directory(tmp_path, monkeypatch
 def test_idle_server_stops_itself_and_the_next_command_restarts_it(real_settings):
     """RAG_LLM_IDLE_MINUTES: a server nobody uses exits (freeing its memory); status shows its
     memory and idle time while it runs; a command that needs it starts a new one."""
-    from rag.generate import make_generator
+    from rag.llm.generate import make_generator
 
     settings = real_settings.model_copy(update={"llm_idle_minutes": 0.1})  # 6 s
     server = EmbeddedServer(settings)

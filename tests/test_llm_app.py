@@ -1,4 +1,4 @@
-"""The embedded server's prompt cache: bounded by the bytes it really keeps (rag/llm_app.py).
+"""The embedded server's prompt cache: bounded by the bytes it really keeps (rag/llm/app.py).
 
 llama-cpp-python's LlamaRAMCache counted only llama.cpp's state against its capacity while each
 entry kept a copy of the score matrix (n_batch x n_vocab float32: 311 MB for Qwen2.5), so a
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.llm_app import StateCache
+from rag.llm.app import StateCache
 
 VOCAB = 151_936  # Qwen2.5's vocabulary
 MB = 1024 * 1024
@@ -58,7 +58,7 @@ def test_restoring_a_trimmed_state_broadcasts_its_row_like_the_full_copy():
 
 
 def test_amx_is_read_from_the_cpu_flags(tmp_path):
-    from rag.llm_app import cpu_has_amx
+    from rag.llm.app import cpu_has_amx
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
@@ -73,7 +73,7 @@ def test_models_loaded_after_the_switch_skip_extra_buffer_types(monkeypatch):
     prompt): the model parameters every Llama() starts from say so, and only once patched."""
     import llama_cpp.llama as llama_module
 
-    from rag.llm_app import without_extra_buffer_types
+    from rag.llm.app import without_extra_buffer_types
 
     lib = llama_module.llama_cpp
     monkeypatch.setattr(lib, "llama_model_default_params", lib.llama_model_default_params)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import LoadError
-from rag.load import SUPPORTED, file_sha256, load_file
+from rag.ingest.load import SUPPORTED, file_sha256, load_file
 
 DOCS = Path(__file__).resolve().parent.parent / "docs_raw"
 PROSE = ("The General Assembly adopted a political declaration on trafficking in persons, and "

@@ -14,7 +14,7 @@ import pytest
 
 from rag.index import Index
 from rag.ingest import ingest
-from rag.retrieve import HybridRetriever, dbsf, near_duplicate, rrf, _shingles
+from rag.index.retrieve import HybridRetriever, dbsf, near_duplicate, rrf, _shingles
 from rag.settings import Settings
 from rag.types import SearchFilter
 
@@ -151,7 +151,7 @@ def test_a_sentence_scores_as_its_best_clause(real_embedder):
     """A sentence that joins clauses with semicolons is scored as its best clause when that one
     matches better: one embedding of the whole is mostly about its first clause, and the clause
     that answers ranked below sentences that only share the question's setting."""
-    from rag.retrieve import relevance_scores
+    from rag.index.retrieve import relevance_scores
 
     question = "What share of the ferry passengers were students?"
     first = "Delays longer than ten minutes affected 31.5% of the 820 morning crossings in the harbour survey"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.sentences import split_sentences
+from rag.ingest.sentences import split_sentences
 
 DOCS = Path(__file__).resolve().parent.parent / "docs_raw"
 
@@ -104,7 +104,7 @@ def test_page_break_inside_a_sentence_is_not_a_boundary_but_a_heading_is():
 
 
 def test_every_corpus_paragraph_is_covered():
-    from rag.clean import analyse
+    from rag.ingest.clean import analyse
 
     for path in sorted(DOCS.glob("*.txt")):
         text = path.read_text(encoding="utf-8")

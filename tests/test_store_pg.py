@@ -21,7 +21,7 @@ from rag.errors import IndexBusy, RagError
 from rag.index import Index, open_store
 from rag.index.postgres import IndexStale, StoreUnavailable
 from rag.ingest import ingest, remove_documents
-from rag.retrieve import HybridRetriever
+from rag.index.retrieve import HybridRetriever
 from rag.settings import Settings
 
 

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag.prompt import REFUSAL
+from rag.llm.prompt import REFUSAL
 from conftest import free_port
 
 pytestmark = pytest.mark.browser
@@ -110,7 +110,7 @@ def app(tmp_path_factory, browser):
     ctx.close()
     yield served
     _stop(proc)
-    from rag.llm_server import EmbeddedServer
+    from rag.llm.server import EmbeddedServer
     from rag.settings import Settings
 
     EmbeddedServer(Settings(home=home, llm_port=llm_port)).stop()

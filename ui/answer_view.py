@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rag import feedback
-from rag.prompt import REFUSAL
+from rag.llm.prompt import REFUSAL
 from rag.settings import Settings
 from rag.types import Answer
 from ui.render import answer_html, citation_label, citation_meta, esc, md_escape, passage, passage_html, source_line

@@ -17,7 +17,7 @@ import streamlit as st
 
 from rag.errors import RagError
 from rag.ingest import remove_documents
-from rag.load import SUPPORTED
+from rag.ingest.load import SUPPORTED
 from rag.settings import Settings
 from ui import state
 

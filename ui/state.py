@@ -115,7 +115,7 @@ class SharedGenerator:
     def get(self):
         with self._lock:
             if self._gen is None:
-                from rag.generate import make_generator
+                from rag.llm.generate import make_generator
 
                 try:
                     self._gen = make_generator(self.settings)
@@ -168,8 +168,8 @@ class SharedGenerator:
             model = s.llm_model or getattr(self._gen, "_model", None) or "the endpoint's first model"
             state = "connected" if self._gen is not None else "connects on first question"
             return {"model": model, "endpoint": s.llm_base_url, "state": state, "error": self.error}
-        from rag.llm_model import MODEL_NAME
-        from rag.llm_server import EmbeddedServer
+        from rag.llm.model import MODEL_NAME
+        from rag.llm.server import EmbeddedServer
 
         info = EmbeddedServer(s).status()
         if info["healthy"]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from embeddings import Embedder
-from rag.retrieve import relevance_scores
-from rag.sentences import split_sentences
+from rag.index.retrieve import relevance_scores
+from rag.ingest.sentences import split_sentences
 from rag.types import Document, Hit
 
 MIN_WORDS = 4

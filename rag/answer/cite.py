@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass, replace
 from typing import Iterable
 
-from rag.prompt import REFUSAL
+from rag.llm.prompt import REFUSAL
 from rag.answer.relevance import (OFF_TOPIC, REASON as MISSES_FIGURE, RESTATES, misses_figure, names_absent,
                                   names_reason, off_topic, restates)
-from rag.sentences import split_sentences
+from rag.ingest.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
 from rag.answer.verify import EvidenceVerifier, Passage, Support
 

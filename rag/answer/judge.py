@@ -7,7 +7,7 @@ and each use compares it with a threshold set on labelled data (`SUPPORT_THRESHO
 `ANSWER_THRESHOLD`), never with a parsed word.
 
 Two implementations of one Protocol:
-- `ServerJudge`: the embedded server's POST /rag/judge (rag/llm_app.py) reads the next-token
+- `ServerJudge`: the embedded server's POST /rag/judge (rag/llm/app.py) reads the next-token
   logits directly; the evaluated prompt prefix is reused between calls.
 - `LogprobJudge`: any OpenAI-compatible endpoint that returns `top_logprobs` for one token.
 Both return None when the endpoint cannot answer; callers then fall back on evidence scores.

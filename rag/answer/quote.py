@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 from embeddings import Embedder
-from rag.retrieve import relevance_scores
-from rag.sentences import split_sentences
+from rag.index.retrieve import relevance_scores
+from rag.ingest.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
 from rag.answer.verify import Support
 from rag.answer.candidates import sentences_of

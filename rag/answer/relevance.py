@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from rag.lexical import content_terms
+from rag.index.lexical import content_terms
 from rag.answer.verify import _ORD, claim_numbers, named, names, norm
 
 _ASKS_FIGURE = re.compile(

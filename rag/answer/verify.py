@@ -35,8 +35,8 @@ from typing import Iterable, Iterator, Protocol, Sequence
 import numpy as np
 
 from embeddings import Embedder
-from rag.lexical import content_terms, tokenize
-from rag.sentences import split_sentences
+from rag.index.lexical import content_terms, tokenize
+from rag.ingest.sentences import split_sentences
 
 _UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
           "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]

@@ -1,7 +1,7 @@
 """The directory store (the embedded default): FAISS vectors, bm25s and JSONL in versioned folders.
 
 `Index` is one loaded version (documents, chunks, FAISS vectors, BM25); `DirectoryStore` is the
-`Store` (rag/index/base.py) over HOME/index/ (layout in rag/store.py). Exact inner-product search (IndexFlatIP) below `settings.approx_threshold` chunks; above it an
+`Store` (rag/index/base.py) over HOME/index/ (layout in rag/index/versions.py). Exact inner-product search (IndexFlatIP) below `settings.approx_threshold` chunks; above it an
 HNSW graph, chosen automatically. Vectors are unit length, so inner product is cosine.
 """
 
@@ -20,9 +20,9 @@ import numpy as np
 from rag import __version__
 from rag.errors import IndexCorrupt
 from rag.index.base import Change
-from rag.lexical import BM25Index
+from rag.index.lexical import BM25Index
 from rag.settings import Settings
-from rag.store import FORMAT, IndexDir, checksums, read_manifest, verify, write_atomic
+from rag.index.versions import FORMAT, IndexDir, checksums, read_manifest, verify, write_atomic
 from rag.types import Chunk, Document
 
 _EXACT_FILTER_LIMIT = 20_000  # filtered searches over fewer chunks than this are brute-forced
@@ -263,7 +263,7 @@ class DirectoryStore:
 
     def commit(self, change: Change, base: Index | None, settings: Settings) -> str:
         """Write a whole new version: the kept chunks (vectors read back from `base`), then the new."""
-        from rag.chunk import index_text
+        from rag.ingest.chunk import index_text
 
         docs = change.all_documents or {**{d: base.documents[d] for d in change.keep}, **{d.id: d for d in change.documents}}
         kept_rows = [row for row, c in enumerate(base.chunks) if c.doc_id in change.keep] if base is not None else []

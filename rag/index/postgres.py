@@ -42,7 +42,7 @@ import numpy as np
 
 from rag.errors import IndexBusy, IndexCorrupt, IndexMissing, RagError
 from rag.index.base import Change
-from rag.lexical import _WORD, _stopwords, tokenize
+from rag.index.lexical import _WORD, _stopwords, tokenize
 from rag.settings import Settings
 from rag.types import Chunk, Document, SearchFilter
 

@@ -3,7 +3,7 @@
 A request takes the current `Snapshot` once and uses only it, so it sees one complete index
 version from start to end. When the CURRENT pointer names a new version (an upload through this
 server, or `rag ingest` in another process), the next request loads it while the old snapshot
-keeps serving; the pointer is only switched after a version is complete on disk (rag/store.py).
+keeps serving; the pointer is only switched after a version is complete on disk (rag/index/versions.py).
 Writes are serialised by a lock here and by the store's writer lock across processes. With a
 PostgreSQL store (RAG_STORE_URL) every worker on the database sees a new version the same way.
 """
@@ -19,7 +19,7 @@ from embeddings import Embedder, get_embedder
 from rag.errors import IndexCorrupt, RagError
 from rag.index import LoadedIndex, open_store
 from rag.pipeline import Assistant
-from rag.retrieve import HybridRetriever
+from rag.index.retrieve import HybridRetriever
 from rag.settings import Settings
 
 _LOAD_ATTEMPTS = 3  # a version can be collected between reading CURRENT and loading it
@@ -59,7 +59,7 @@ class ServerState:
         """The one Generator shared by every snapshot (created on the first generate request)."""
         with self._parts_lock:
             if self._generator is None:
-                from rag.generate import make_generator
+                from rag.llm.generate import make_generator
 
                 self._generator = make_generator(self.settings)
             return self._generator

@@ -20,7 +20,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from rag.load import SUPPORTED
+from rag.ingest.load import SUPPORTED
 
 MAX_FILES = 10
 _MB = 1024 * 1024

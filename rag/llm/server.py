@@ -3,7 +3,7 @@
 Loading the 1.1 GB model takes seconds, so the server is started once, detached, and
 outlives the command that started it; later commands (and the UI) find it through a state
 file, HOME/llm/server.json, and reuse it. A file lock makes concurrent starts produce one
-server. The server (rag/llm_app.py: llama-cpp-python's app with a bounded prompt cache, a
+server. The server (rag/llm/app.py: llama-cpp-python's app with a bounded prompt cache, a
 yes/no judge route and a status route) keeps evaluated prompts in RAM, so a repeated
 instructions prefix is not processed again even when other prompts ran in between, and stops
 itself after RAG_LLM_IDLE_MINUTES without a request; the next command starts it again.
@@ -59,7 +59,7 @@ class EmbeddedServer:
         A server left by an earlier command is reused when it serves the same model with the
         same settings; one started with other settings is replaced.
         """
-        from rag.llm_model import ensure_model
+        from rag.llm.model import ensure_model
 
         _check_server_installed()
         model = ensure_model(self.settings).resolve()  # the server runs in its own directory: RAG_HOME may be relative
@@ -88,7 +88,7 @@ class EmbeddedServer:
 
     def status(self) -> dict:
         """What is known about the server: running, healthy, pid, port, model, started_at, log."""
-        from rag.llm_model import model_path
+        from rag.llm.model import model_path
 
         state = self._read_state() or {}
         pid = state.get("pid")
@@ -134,18 +134,18 @@ class EmbeddedServer:
 
     def command(self, model: Path) -> list[str]:
         """The server's command line (public so the docs and the report can show it)."""
-        from rag.llm_model import MODEL_NAME
+        from rag.llm.model import MODEL_NAME
 
         s = self.settings
         return [
-            sys.executable, "-m", "rag.llm_app",
+            sys.executable, "-m", "rag.llm.app",
             "--model", str(model),
             "--alias", MODEL_NAME,
             "--port", str(self.port),
             "--ctx", str(s.llm_ctx),
             "--threads", str(s.llm_threads),
             # Prompt states kept in RAM: a repeated prefix is restored instead of re-evaluated.
-            # Bounded by the bytes it really holds (rag/llm_app.py says why that needs our cache).
+            # Bounded by the bytes it really holds (rag/llm/app.py says why that needs our cache).
             "--cache-mb", str(s.llm_cache_mb),
             "--idle-s", str(int(s.llm_idle_minutes * 60)),
         ]  # fmt: skip
@@ -183,7 +183,7 @@ class EmbeddedServer:
 
     def _wait_healthy(self, pid: int, deadline: float) -> None:
         """Poll GET /v1/models until our model is listed; raise if the server dies or hangs."""
-        from rag.llm_model import MODEL_NAME
+        from rag.llm.model import MODEL_NAME
 
         while True:
             if self._proc is not None and self._proc.pid == pid:
@@ -324,11 +324,11 @@ def _wait_gone(pid: int, timeout: float) -> None:
 
 
 def _is_our_server(pid: int | None) -> bool:
-    """Alive and running rag.llm_app, so a reused pid is never mistaken for our server."""
+    """Alive and running rag.llm.app, so a reused pid is never mistaken for our server."""
     if not _pid_alive(pid):
         return False
     try:
-        return b"rag.llm_app" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"rag.llm.app" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True
 

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from rag.sentences import split_sentences
+from rag.ingest.sentences import split_sentences
 from rag.types import Chunk, Document, Paragraph
 
 TokenCounter = Callable[[Sequence[str]], list[int]]

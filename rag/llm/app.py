@@ -1,6 +1,6 @@
 """The embedded LLM server process: llama-cpp-python's OpenAI-compatible app, with three changes.
 
-    python -m rag.llm_app --model M.gguf --alias NAME --port P [--ctx N --threads T --cache-mb C --idle-s S]
+    python -m rag.llm.app --model M.gguf --alias NAME --port P [--ctx N --threads T --cache-mb C --idle-s S]
 
 1. A prompt-state cache whose size is what it holds. llama-cpp-python's LlamaRAMCache counts only
    llama.cpp's state bytes against its capacity, but each entry also keeps a copy of the model's
@@ -256,7 +256,7 @@ def build_app(args):
                 with lock:
                     idle = clock["active"] == 0 and time.time() - clock["last"] > args.idle_s
                 if idle:
-                    print(f"rag.llm_app: idle for {args.idle_s:g} s, stopping", flush=True)
+                    print(f"rag.llm.app: idle for {args.idle_s:g} s, stopping", flush=True)
                     os.kill(os.getpid(), signal.SIGTERM)  # uvicorn shuts down cleanly
                     return
 
@@ -265,7 +265,7 @@ def build_app(args):
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m rag.llm_app", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m rag.llm.app", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="Path of the GGUF model.")
     p.add_argument("--alias", required=True, help="Model name the API lists and accepts.")
     p.add_argument("--host", default="127.0.0.1")

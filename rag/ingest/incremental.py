@@ -18,10 +18,10 @@ import numpy as np
 
 from embeddings import Embedder, get_embedder
 from embeddings.base import count_tokens
-from rag.chunk import chunk_document, index_text
+from rag.ingest.chunk import chunk_document, index_text
 from rag.errors import IndexCorrupt, LoadError
 from rag.index import Change, LoadedIndex, open_store
-from rag.load import SUPPORTED, file_sha256, load_file
+from rag.ingest.load import SUPPORTED, file_sha256, load_file
 from rag.settings import Settings
 from rag.types import Document
 

@@ -18,7 +18,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from rag.clean import analyse
+from rag.ingest.clean import analyse
 from rag.errors import LoadError
 from rag.types import Document
 

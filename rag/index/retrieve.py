@@ -23,8 +23,8 @@ import numpy as np
 
 from embeddings import Embedder, get_embedder
 from rag.index import Index, LoadedIndex
-from rag.lexical import content_terms
-from rag.sentences import split_sentences
+from rag.index.lexical import content_terms
+from rag.ingest.sentences import split_sentences
 from rag.settings import Settings
 from rag.types import Hit, SearchFilter
 

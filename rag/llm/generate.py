@@ -206,8 +206,8 @@ def make_generator(settings: Settings) -> Generator:
     embedded model, whose server is started (or reused) here."""
     if settings.llm_base_url:
         return OpenAIGenerator(settings)
-    from rag.llm_model import MODEL_NAME
-    from rag.llm_server import EmbeddedServer
+    from rag.llm.model import MODEL_NAME
+    from rag.llm.server import EmbeddedServer
 
     server = EmbeddedServer(settings)
     base_url = server.ensure_running()

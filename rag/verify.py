@@ -1,8 +1,0 @@
-"""Moved to rag/answer/verify.py (the answer stage's package); this name stays importable for code
-written against it. The module object is the same, so patches and private names work as before."""
-
-import sys
-
-from rag.answer import verify as _module
-
-sys.modules[__name__] = _module
