@@ -43,6 +43,8 @@ def eval_group():
       rag eval beir /path/to/scifact            retrieval benchmark (nDCG@10, Recall@100)
       rag eval verifier                         accuracy of the evidence verifier on labelled pairs
       rag eval judge SUITE --out pairs.jsonl    fit the answer judge's threshold on the suite's candidates
+      rag eval suites --half test               every registered suite on its own corpus, per half + macro
+      rag eval ablate --half dev                each answer step switched off in turn: what it adds
 
     Runs are saved in RAG_HOME/eval/runs/, reports in RAG_HOME/eval/reports/.
     """
@@ -124,6 +126,9 @@ def _summary(run: dict, cmp) -> str:
 @click.option("--only", multiple=True, metavar="ID", help="Run only these item ids (repeatable).")
 @click.option("--tag", multiple=True, help="Run only items with this tag (repeatable).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Run only the first N items.")
+@click.option("--half", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True,
+              help="Which half of the suite (fixed by a hash of each item id): fit rules and thresholds on "
+              "dev, report test.")
 @click.option("--tolerances", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=TOLERANCES,
               show_default="eval/tolerances.yaml", help="Tolerances of the baseline gate.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -131,7 +136,7 @@ def _summary(run: dict, cmp) -> str:
 @click.option("--resume", is_flag=True, help="Reuse the items an interrupted run of the same suite and mode finished.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run (and comparison) as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-item progress.")
-def run_cmd(suite, baseline, repeat, mode, k, only, tag, limit, tolerances, out, resume, as_json, quiet):
+def run_cmd(suite, baseline, repeat, mode, k, only, tag, limit, half, tolerances, out, resume, as_json, quiet):
     """Run SUITE (default eval/suites/default.yaml) through the pipeline and score it."""
     from eval.compare import Tolerances, compare, load_run
     from eval.runner import Checkpoint, run_suite, save_run
@@ -141,7 +146,7 @@ def run_cmd(suite, baseline, repeat, mode, k, only, tag, limit, tolerances, out,
 
     settings = get_settings()
     tol = Tolerances.load(tolerances)
-    suite = load_suite(suite or DEFAULT_SUITE).select(tuple(only), tuple(tag), limit)
+    suite = load_suite(suite or DEFAULT_SUITE).select(tuple(only), tuple(tag), limit, half)
     for w in suite.warnings:
         click.echo(f"warning: {w}", err=True)
     base, base_path = load_run(_baseline_spec(baseline), _runs_dir(settings)) if baseline else (None, None)
@@ -380,3 +385,133 @@ def judge_cmd(suite, out, pair_files, as_json, quiet):
         pairs += own
     result = fit(pairs)
     click.echo(json.dumps(result, indent=2) if as_json else format_fit(result, ANSWER_THRESHOLD))
+
+
+def _suite_table(result: dict) -> str:
+    """Markdown table: each suite's halves and the macro average."""
+    rows = ["| Suite | Half | Items | Passing | Pass rate | Refusal accuracy | False refusals | Answer shown | p50 |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+    def f(x, digits=3):
+        return "-" if x is None else f"{x:.{digits}f}"
+
+    for name, halves in result["suites"].items():
+        for half, m in halves.items():
+            p50 = "-" if m.get("latency_p50_ms") is None else f"{m['latency_p50_ms'] / 1000:.1f} s"
+            rows.append(f"| {name} | {half} | {m['items']} | {m['passing']} | {f(m['pass_rate'])} | "
+                        f"{f(m['refusal_accuracy'])} | {f(m['false_refusals'])} | {f(m['answer_in_shown'])} | {p50} |")
+    for half, m in result["macro"].items():
+        p50 = "-" if m.get("latency_p50_ms") is None else f"{m['latency_p50_ms'] / 1000:.1f} s"
+        rows.append(f"| macro ({m['suites']} suites) | {half} | | | {f(m['pass_rate'])} | {f(m['refusal_accuracy'])} | "
+                    f"{f(m['false_refusals'])} | {f(m['answer_in_shown'])} | {p50} |")
+    return "\n".join(rows)
+
+
+def _results_payload(result: dict) -> dict:
+    """What a results file keeps of a multi-suite run: the figures, and where each run is saved."""
+    from eval.runner import git_info
+
+    return {"mode": result["mode"], "half": result["half"], "off": result["off"], "git": git_info(),
+            "suites": result["suites"], "macro": result["macro"],
+            "items": {n: {r["id"]: r["passed"] for r in run["items"]} for n, run in result["runs"].items()}}
+
+
+@eval_group.command("suites")
+@click.argument("names", nargs=-1)
+@click.option("--mode", type=click.Choice(["generate", "quote"]), default=None,
+              help="Answer mode (default: RAG_MODE). quote needs no LLM.")
+@click.option("--half", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True,
+              help="Which half of each suite: dev (fit on it), test (report it), or all.")
+@click.option("--off", default="", metavar="STEPS",
+              help="Answer steps to switch off, comma-separated (rag/answer/steps.py), as RAG_ANSWER_OFF.")
+@click.option("--llm-cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Reuse the model's earlier replies to the same requests from this file (measurements only).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the figures as JSON here (e.g. bench/results/answer_quality.json).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No per-item progress.")
+def suites_cmd(names, mode, half, off, cache_path, out, as_json, quiet):
+    """Run registered suites (eval/suites.yaml; all when none are named), each on its own corpus.
+
+    Each suite's corpus is indexed in RAG_HOME/eval/homes/<suite>/ (incrementally: an unchanged
+    corpus is not indexed again) and its items are asked there, with one model for all suites.
+    Prints each suite's figures per half (dev, test) and their macro average over suites.
+
+    \b
+      rag eval suites --mode quote                  every suite, quote mode (no LLM)
+      rag eval suites default scifact --half test   two suites' test halves, generate mode
+    """
+    from eval.multi import Models, run_suites
+    from eval.registry import select
+    from rag.index.versions import write_atomic
+    from rag.settings import Settings
+
+    settings = get_settings()
+    Settings(answer_off=off)  # an unknown step name is one clear error, before any work
+    mode = mode or settings.mode
+    cache = None
+    if cache_path:
+        from eval.llmcache import ReplyCache
+
+        cache = ReplyCache(cache_path)
+    specs = select(tuple(names))
+    counts = {}
+
+    def item_progress(name: str, r: dict) -> None:
+        counts[name] = counts.get(name, 0) + 1
+        if not (quiet or as_json):
+            mark = "pass" if r["passed"] else ("ERROR" if r.get("error") else "FAIL")
+            lat = f"{r['latency_ms'] / 1000:.1f} s" if r.get("latency_ms") is not None else "-"
+            click.echo(f"[{name} {counts[name]}] {r['id']:<8} {mark:<5} {lat}", err=True)
+
+    result = run_suites(specs, settings, mode=mode, half=half, off=off, models=Models(settings, mode, cache),
+                        item_progress=item_progress, log=lambda m: click.echo(m, err=True),
+                        progress=not (quiet or as_json) and sys.stderr.isatty())
+    payload = _results_payload(result)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, json.dumps(payload, indent=1, ensure_ascii=False))
+    if as_json:
+        click.echo(json.dumps(payload, indent=1))
+    else:
+        click.echo(_suite_table(result))
+        if cache is not None:
+            click.echo(f"\nModel replies: {cache.hits} from the cache, {cache.misses} asked.")
+
+
+@eval_group.command("ablate")
+@click.argument("names", nargs=-1)
+@click.option("--steps", default="", metavar="STEPS",
+              help="Steps to switch off one at a time, comma-separated (default: every step of rag/answer/steps.py).")
+@click.option("--llm-cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The model's replies, kept between configurations (default: RAG_HOME/eval/llm-cache.jsonl).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the table as JSON here (e.g. bench/results/ablation.json).")
+@click.option("--quiet", "-q", is_flag=True, help="No per-configuration progress.")
+def ablate_cmd(names, steps, cache_path, out, quiet):
+    """What each answer step adds: every registered suite (or NAMES) in generate mode, both halves,
+    with nothing off, then with each step off in turn.
+
+    Prints, per step, the change in items passing on each suite's dev and test half and on the
+    dev halves pooled. A step earns its place when switching it off loses at least one item on
+    the pooled dev halves and it costs no suite's test half an item. The model's replies are
+    cached (--llm-cache) so that a configuration costs seconds per question and every
+    configuration sees the same replies.
+    """
+    from eval.ablation import ablate, format_table
+    from eval.llmcache import ReplyCache
+    from eval.registry import select
+    from rag.answer.steps import STEPS
+    from rag.index.versions import write_atomic
+    from rag.settings import Settings
+
+    settings = get_settings()
+    chosen = [x.strip() for x in steps.split(",") if x.strip()] or list(STEPS)
+    Settings(answer_off=",".join(chosen))  # an unknown step name is one clear error, before any work
+    cache = ReplyCache(cache_path or Path(settings.home) / "eval" / "llm-cache.jsonl")
+    result = ablate(select(tuple(names)), settings, chosen, cache,
+                    log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, json.dumps(result, indent=1, ensure_ascii=False))
+    click.echo(format_table(result))

@@ -99,7 +99,8 @@ class Assistant:
         # just those (embedding sentences is most of the time before the first token); quote
         # mode, and the fallback to it, ranks them all.
         to_rank = hits[: self.settings.llm_sources] if mode == "generate" else hits
-        ranked = rank_sentences(query, to_rank, documents, self.embedder) if hits else []
+        on = self.settings.on
+        ranked = rank_sentences(query, to_rank, documents, self.embedder, clauses=on("clause_scoring")) if hits else []
         timings["retrieve"] = _ms(t)
         if ranked:  # evidence first: the best-matching sentences, before any text is written
             yield {"event": "evidence", "stage": "ranked",
@@ -108,7 +109,7 @@ class Assistant:
         model = None
         raw = None
         shown: tuple = ()
-        asked = question_parts(query) if mode == "generate" else [query]
+        asked = question_parts(query) if mode == "generate" and on("parts") else [query]
         drafts: list = []
         origin: list[int] = []  # the part each draft answers
         pool: list[Hit] = hits
@@ -130,7 +131,8 @@ class Assistant:
                         part_hits.append(own)
                         known = {h.chunk.id for h in pool}
                         pool = pool + [h for h in own if h.chunk.id not in known]
-                        part_ranked = rank_sentences(part, own[: self.settings.llm_sources], documents, self.embedder)
+                        part_ranked = rank_sentences(part, own[: self.settings.llm_sources], documents, self.embedder,
+                                                     clauses=on("clause_scoring"))
                         msgs, part_pool, n_shown, seen = self._prompt_and_context(part_question(query, part), own,
                                                                                   part_ranked)
                     for attempt in range(2):
@@ -151,7 +153,7 @@ class Assistant:
                         # more, without those that give only figures the earlier parts gave
                         # (SciFact s035: asked for a second study's rate, it gave the first
                         # study's again, and the second's, ranked below, was left to the judge)
-                        rest = [] if fresh or not found or attempt else [
+                        rest = [] if fresh or not found or attempt or not on("part_retry") else [
                             r for r in part_ranked
                             if not repeats(documents[own[r[1]].chunk.doc_id].text[r[2]:r[3]], said, query)]
                         if not rest or len(rest) == len(part_ranked):
@@ -177,18 +179,18 @@ class Assistant:
             sentences, citations = [], []
         elif mode == "quote":
             if len(to_rank) < len(hits):  # fell back from generate mode
-                ranked = rank_sentences(query, hits, documents, self.embedder)
+                ranked = rank_sentences(query, hits, documents, self.embedder, clauses=on("clause_scoring"))
             sentences, citations = quote_answer(ranked, hits, documents, self.settings.quote_threshold)
-            if misses_figure(query, [s.text for s in sentences]) or names_not_in(
-                    query, (c.doc_id for c in citations), documents):
+            if (on("figure_rule") and misses_figure(query, [s.text for s in sentences])) or (on("asked_names") and names_not_in(
+                    query, (c.doc_id for c in citations), documents)):
                 sentences, citations = [], []  # quotes without the figure or the names asked about are no answer
         else:
-            judge = llm_judge(self.settings, self._generator) if self._generator else None
-            verifier = EvidenceVerifier(self.embedder, judge)
+            judge = llm_judge(self.settings, self._generator) if self._generator and on("verify_judge") else None
+            verifier = EvidenceVerifier(self.embedder, judge, off=self._off())
             sentences, removed, citations = verify_drafts(drafts, pool, documents, verifier,
-                                                          self.settings.unsupported, query)
+                                                          self.settings.unsupported, query, on=on)
             checker = self._judge_for(self._generator) if len(asked) == 1 else None
-            if checker is not None and any(x.supported and x.citations for x in sentences):
+            if checker is not None and on("answer_check") and any(x.supported and x.citations for x in sentences):
                 # true of its passage is not yet an answer: the judge reads the question with each
                 # written sentence and its cited quotes ("150 nets were collected" for how many
                 # were distributed); an answer it finds plainly incorrect is removed, and the
@@ -211,6 +213,9 @@ class Assistant:
                 for i, part in enumerate(asked):
                     if i in answered:
                         continue
+                    if not on("part_rescue"):
+                        sentences.append(AnswerSentence(missing_note(part), (), True, 0.0, "note"))
+                        continue
                     yield {"event": "status", "stage": "judging"}
                     best, _ = self._answering(part_question(query, part), part_query(part, query),
                                               part_hits[i], documents, figure_of=part)
@@ -220,7 +225,7 @@ class Assistant:
                         sentences.append(_quoted(best, where[part_hits[i][best.candidate.hit].chunk.id], book,
                                                  "quoted: the judge found this sentence answers this part"))
                 citations = book.citations
-            elif checker is not None and any(
+            elif checker is not None and on("second_look") and any(
                     x.supported and x.citations for x in sentences):
                 # the model may have cited the wrong sentence of what it read (another speaker's
                 # figure, a neighbouring fact): the judge compares its cited evidence with the
@@ -233,7 +238,7 @@ class Assistant:
                     sentences, citations = _quoted_answer(best, hits, documents, why[1])
         timings["verify"] = _ms(t)
         refused = not any(s.supported and s.citations for s in sentences)
-        if refused and mode == "generate" and raw is not None:
+        if refused and mode == "generate" and raw is not None and on("rescue"):
             # the model refused, or nothing it wrote survived: the evidence may still answer
             yield {"event": "status", "stage": "judging"}
             t = time.perf_counter()
@@ -264,6 +269,10 @@ class Assistant:
         )
         yield {"event": "answer", "answer": answer}
 
+    def _off(self) -> frozenset[str]:
+        """The verifier's hard checks switched off (RAG_ANSWER_OFF)."""
+        return frozenset(x for x in self.settings.answer_off.split(",") if x)
+
     def _judge_for(self, generator):
         """The Judge: the one given to the Assistant, else the generator's own; None when RAG_JUDGE is off."""
         if not self.settings.judge:
@@ -293,7 +302,8 @@ class Assistant:
         is not (attributed_elsewhere): the small judge reads a sentence well but not who said it.
         The best `judge_candidates` candidates are read whatever they score (no quote-mode floor:
         the question is answered already, the judge only checks the answer)."""
-        ranked = candidates.rank(query, hits, documents, self.embedder)
+        ranked = candidates.rank(query, hits, documents, self.embedder,
+                                 clauses=self.settings.on("clause_scoring"))
         best, judged = self._answering(query, query, hits, documents, ranked=ranked, floor=0.0)
         if best is None:
             return None, None, judged
@@ -326,7 +336,7 @@ class Assistant:
         if judge is None:
             return None, []
         if ranked is None:
-            ranked = candidates.rank(ranking, hits, documents, self.embedder)
+            ranked = candidates.rank(ranking, hits, documents, self.embedder, clauses=s.on("clause_scoring"))
         cands = self.eligible(question, ranked, hits, documents, figure_of=figure_of,
                               floor=s.quote_threshold if floor is None else floor)
         picked = reader.choose(question, cands, judge, top=s.judge_candidates, keep=s.judge_candidates,
@@ -336,7 +346,7 @@ class Assistant:
         ok, judged = picked
         # of those the judge finds answer, one from a paragraph naming whom the question names
         # comes first: the judge reads a sentence, not who said it
-        best = next((e for e in ok if attributed(question, _paragraph_text(
+        best = next((e for e in ok if s.on("prefer_attributed") and attributed(question, _paragraph_text(
             documents[hits[e.candidate.hit].chunk.doc_id], e.candidate.start, e.text))), ok[0] if ok else None)
         return best, judged
 
@@ -358,7 +368,7 @@ class Assistant:
         answer from the chosen evidence only, and verify it. See rag/answer/."""
         s = self.settings
         t = time.perf_counter()
-        cands = candidates.rank(query, hits, documents, self.embedder)
+        cands = candidates.rank(query, hits, documents, self.embedder, clauses=self.settings.on("clause_scoring"))
         timings["candidates"] = _ms(t)
         yield {"event": "evidence", "stage": "ranked",
                "quotes": [_quote(c, hits, documents) for c in cands[: s.evidence_sentences]]}

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bumped whenever loading, cleaning or chunking changes the text a chunk holds.
@@ -139,6 +139,10 @@ class Settings(BaseSettings):
         "even when the word budget has room. 2 (the default) leaves none out: a lower margin buys a faster "
         "first token by cutting facts from what the model reads.",
     )
+    answer_off: str = Field(
+        "", pattern=r"^[a-z_,\s]*$",
+        description="Answer-stage steps switched off, comma-separated (names in rag/answer/steps.py). For "
+        "measuring what a step adds (rag eval ablate); leave empty in use.")
     quote_threshold: float = Field(
         0.5, ge=0, le=1, description="Quote mode refuses when no sentence scores this much against the question."
     )
@@ -180,6 +184,20 @@ class Settings(BaseSettings):
     )
     store_connect_timeout: float = Field(
         5.0, gt=0, description="Seconds to wait for the PostgreSQL server before reporting it unreachable.")
+
+    @field_validator("answer_off")
+    @classmethod
+    def _known_steps(cls, value: str) -> str:
+        from rag.answer.steps import STEPS, check_names
+
+        names = [n for n in (x.strip() for x in value.split(",")) if n]
+        if bad := check_names(names):
+            raise ValueError(f"unknown answer step(s) {', '.join(bad)}; known: {', '.join(STEPS)}")
+        return ",".join(names)
+
+    def on(self, step: str) -> bool:
+        """Whether an answer-stage step (rag/answer/steps.py) runs: all do unless RAG_ANSWER_OFF names it."""
+        return step not in self.answer_off.split(",")
 
     def index_fingerprint(self) -> str:
         """Hash of every setting that changes the stored chunks or vectors."""

@@ -83,13 +83,15 @@ def sentences_of(hits: list[Hit], documents: dict[str, Document],
     return out
 
 
-def rank(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder) -> list[Candidate]:
-    """All statements (`sentences_of` the hits, headings and labels left out) of the hits, best first."""
+def rank(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder,
+         clauses: bool = True) -> list[Candidate]:
+    """All statements (`sentences_of` the hits, headings and labels left out) of the hits, best
+    first (`clauses`: see `relevance_scores`)."""
     found = [(j, s, e, " ".join(doc.text[s:e].split()), _paragraph_opening(doc, s))
              for j, s, e, doc in sentences_of(hits, documents, keep=_statement)]
     if not found:
         return []
-    scores = relevance_scores(question, [f[3] for f in found], embedder, [f[4] for f in found])
+    scores = relevance_scores(question, [f[3] for f in found], embedder, [f[4] for f in found], by_clause=clauses)
     out = [Candidate(score, j, s, e, text, ctx) for (j, s, e, text, ctx), score in zip(found, scores)]
     out.sort(key=lambda c: -c.score)
     return out

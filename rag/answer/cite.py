@@ -143,12 +143,13 @@ class CitationBook:
 
 def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Document],
                   verifier: EvidenceVerifier, policy: str = "remove", question: str = "",
-                  passages: list[Passage] | None = None, figure_rule: bool = True):
+                  passages: list[Passage] | None = None, figure_rule: bool = True, on=lambda step: True):
     """Verify and cite each draft sentence. Returns (kept sentences, removed sentences, citations).
     `question`: what was asked; its own figures and names may be repeated in the answer.
     `passages`: how the verifier sees each hit (default: its chunk, with the document's title).
     `figure_rule`: an answer without the figure the question asks for becomes a refusal (the
-    evidence-first flow keeps such a partial answer and says what is missing instead)."""
+    evidence-first flow keeps such a partial answer and says what is missing instead).
+    `on(step)`: whether an optional step of rag/answer/steps.py runs (Settings.on)."""
     drafts = [d for d in drafts if not is_refusal(d.text)]
     book = CitationBook(hits, documents)
     passages = passages if passages is not None else passages_for(hits, documents)
@@ -168,11 +169,11 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
         # another retrieved passage may support it: try the most similar ones (at most 2 judge calls)
         others = sorted((j for j in range(len(row)) if j + 1 not in d.cited and row[j].supported is not False),
                         key=lambda j: -row[j].score)[:2]
-        j = None if ok_cited else next((j for j in others if settle(j).supported), None)
+        j = None if ok_cited or not on("repair") else next((j for j in others if settle(j).supported), None)
         found = [n - 1 for n in ok_cited] or ([j] if j is not None else [])
-        if found and off_topic(question, d.text, evidence(found)):
+        if found and on("off_topic") and off_topic(question, d.text, evidence(found)):
             why, score = OFF_TOPIC, max(row[f].score for f in found)
-        elif found and restates(question, d.text):
+        elif found and on("restates") and restates(question, d.text):
             why, score = RESTATES, max(row[f].score for f in found)
         elif ok_cited:
             bad = [n for n in d.cited if n not in ok_cited]
@@ -196,9 +197,10 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
     # true and cited, but not an answer (see rag/answer/relevance.py): the question asks for a
     # figure and none is given, or it names someone or somewhere no cited document names
     why = None
-    if figure_rule and misses_figure(question, [s.text for s in kept if s.supported]):
+    if figure_rule and on("figure_rule") and misses_figure(question, [s.text for s in kept if s.supported]):
         why = MISSES_FIGURE
-    elif book.citations and (missing := names_not_in(question, (c.doc_id for c in book.citations), documents)):
+    elif book.citations and on("asked_names") and (
+            missing := names_not_in(question, (c.doc_id for c in book.citations), documents)):
         why = names_reason(missing)
     if why:
         kept, gone = withdraw(kept, why, policy)

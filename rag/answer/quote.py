@@ -18,13 +18,14 @@ from rag.answer.candidates import sentences_of
 from rag.answer.cite import CitationBook
 
 
-def rank_sentences(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder):
+def rank_sentences(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder,
+                   clauses: bool = True):
     """All sentences of the hits (`candidates.sentences_of`: each once) as (score, hit index,
-    start, end), best first."""
+    start, end), best first (`clauses`: see `relevance_scores`)."""
     cands = [(j, s, e, doc.text[s:e]) for j, s, e, doc in sentences_of(hits, documents)]
     if not cands:
         return []
-    scores = relevance_scores(question, [c[3] for c in cands], embedder)
+    scores = relevance_scores(question, [c[3] for c in cands], embedder, by_clause=clauses)
     scored = [(score, j, s, e) for (j, s, e, _), score in zip(cands, scores)]
     scored.sort(key=lambda x: -x[0])
     return scored

@@ -135,27 +135,31 @@ def named(asked: Iterable[str], text: str) -> set[str]:
     return {n for n in asked if re.search(r"(?<!\w)" + re.escape(norm(n)[:4]), hay)}
 
 
-def hard_failures(claim: str, passage: str, title: str = "", given: str = "") -> list[str]:
+def hard_failures(claim: str, passage: str, title: str = "", given: str = "",
+                  off: frozenset[str] = frozenset()) -> list[str]:
     """Reasons the passage cannot support the claim, whatever their similarity.
 
     `given` is the question: a figure or name the user wrote ("at the 2025 meeting") is the
-    question's premise restated, not a claim the passage must carry.
+    question's premise restated, not a claim the passage must carry. `off`: the checks switched
+    off (verify_figures, verify_quoted, verify_names, verify_binding; rag/answer/steps.py).
     """
     fails = []
     have = numbers(passage) | numbers(title) | numbers(given)
-    for n in sorted(claim_numbers(_join_spaced_thousands(claim, have)) - have):
-        fails.append(f"number {n} not in the passage")
+    if "verify_figures" not in off:
+        for n in sorted(claim_numbers(_join_spaced_thousands(claim, have)) - have):
+            fails.append(f"number {n} not in the passage")
     np_ = norm(passage)
-    for q in quoted(claim):
-        if norm(q) not in np_:
-            fails.append(f"quoted words “{q}” not in the passage")
+    if "verify_quoted" not in off:
+        for q in quoted(claim):
+            if norm(q) not in np_:
+                fails.append(f"quoted words “{q}” not in the passage")
     hay = np_ + " " + norm(title) + " " + norm(given)
-    for name in filter(None, [lead_name(claim), *names(claim)]):
+    for name in filter(None, [lead_name(claim), *names(claim)]) if "verify_names" not in off else ():
         name = re.sub(r"['’]s?$", "", name)  # "Yang's": the name is Yang
         stem = norm(name)[: max(4, min(len(name), 6) - 1)]
         if stem not in hay:
             fails.append(f"{name} not in the passage")
-    if not fails:
+    if not fails and "verify_binding" not in off:
         fails += (misbound(claim, passage, given) or misattributed(claim, passage, title, given)
                   or denied(claim, passage) or swapped_behalf(claim, passage) or crossed(claim, passage))
     return fails
@@ -526,10 +530,11 @@ class EvidenceVerifier:
     """Scores claims against passages; see the module docstring for the rule."""
 
     def __init__(self, embedder: Embedder, judge: Judge | None = None, lo: float = 0.5, hi: float = 0.6,
-                 verbatim: float = 0.97):
+                 verbatim: float = 0.97, off: frozenset[str] = frozenset()):
         self.embedder = embedder
         self.judge = judge
         self.lo, self.hi, self.verbatim = lo, hi, verbatim
+        self.off = off  # hard checks switched off (see `hard_failures`)
 
     def assess(self, claims: Sequence[str], passages: Sequence[Passage], given: str = "") -> list[list[Support]]:
         """Support of every claim by every passage: result[i][j] is claim i against passage j.
@@ -550,7 +555,7 @@ class EvidenceVerifier:
             terms = content_terms(claim)
             row = []
             for j, p in enumerate(passages):
-                fails = hard_failures(claim, p.text[p.start : p.end], p.title, given)
+                fails = hard_failures(claim, p.text[p.start : p.end], p.title, given, self.off)
                 best, best_w = -1.0, None
                 for w, (owner, s, e) in enumerate(owners):
                     if owner != j:

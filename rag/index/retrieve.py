@@ -60,7 +60,8 @@ def dbsf(results: list[tuple[np.ndarray, np.ndarray]]) -> dict[int, float]:
 
 
 def relevance_scores(question: str, texts: list[str], embedder: Embedder,
-                     contexts: list[str] | None = None, query_vector: np.ndarray | None = None) -> list[float]:
+                     contexts: list[str] | None = None, query_vector: np.ndarray | None = None,
+                     by_clause: bool = True) -> list[float]:
     """How well each text matches the question: 0.6 * cosine + 0.4 * share of the question's
     content terms it holds (the score sentences are pulled in by here, and that quote mode and
     the candidates of rag/answer rank by). With `contexts` (one per text), a term may be held by
@@ -69,13 +70,14 @@ def relevance_scores(question: str, texts: list[str], embedder: Embedder,
     A sentence that joins clauses with semicolons scores as its best clause when that one
     matches better: one embedding of the whole sentence is mostly about its first clause
     ("Death rates were 19% ..., 46% ... and 37% ...; 77% of the patients were HIV seropositive"
-    ranked far below sentences about the cohort for the share that were seropositive)."""
+    ranked far below sentences about the cohort for the share that were seropositive).
+    `by_clause=False` scores every sentence whole (the clause_scoring step switched off)."""
     if not texts:
         return []
     contexts = contexts or [""] * len(texts)
     owner, clauses = [], []
     for i, text in enumerate(texts):
-        for clause in _clauses(text):
+        for clause in (_clauses(text) if by_clause else []):
             owner.append(i)
             clauses.append(clause)
     if query_vector is None:
@@ -166,7 +168,7 @@ class HybridRetriever:
             fused = {int(i): float(s) for i, s in zip(ids, scores)}
         ranks = {name: {int(i): r for r, i in enumerate(ids, start=1)} for name, (ids, _) in results.items()}
         order = sorted(fused, key=lambda i: -fused[i])
-        pool = self.settings.sentence_pool if self.mode == "hybrid" else 0
+        pool = self.settings.sentence_pool if self.mode == "hybrid" and self.settings.on("sentence_pull") else 0
         hits = self._collapse(order, fused, ranks, max(k, pool))
         if len(hits) <= k:
             return hits
@@ -183,7 +185,8 @@ class HybridRetriever:
                 texts.append(" ".join(text[a:b].split()))
         if not texts:
             return []
-        scores = relevance_scores(query, texts, self.embedder, query_vector=qvec)
+        scores = relevance_scores(query, texts, self.embedder, query_vector=qvec,
+                                  by_clause=self.settings.on("clause_scoring"))
         best = rest[where[int(np.argmax(scores))]]
         return [replace(best, ranks={**best.ranks, "sentence": 1})]
 
