@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bumped whenever loading, cleaning or chunking changes the text a chunk holds.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 
 
 class Settings(BaseSettings):

@@ -130,7 +130,12 @@ def test_markdown_headings_set_sections():
     assert section("H.E. Philemon Yang, President") == "Opening segment"
     assert section("Participants emphasised the rapidly").startswith(
         "2. Address the dangers of the misuse of technology")
-    assert section("H.E. Mr. Jonibek Hikmat") == "Closing remarks"
+    # a section is its heading path: the markup puts "#### Closing remarks" under "# 8. Enhance ..."
+    assert section("H.E. Mr. Jonibek Hikmat") == (
+        "8. Enhance global, regional and national co-ordination in the response to trafficking in persons"
+        " › Closing remarks")
+    # a heading of the same or a higher level ends the deeper ones ("# 2." after "### Key Messages")
+    assert section("Participants emphasised the rapidly").startswith("2. Address")
     assert ps[0].section is None  # the title precedes every heading
     assert not any("**" in (p.section or "") or "#" in (p.section or "") for p in ps)
 

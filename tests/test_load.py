@@ -163,7 +163,7 @@ def test_docx(tmp_path):
     assert doc.text[doc.paragraphs[-1].start:doc.paragraphs[-1].end] == "Region | Cases"  # not page chrome
     sections = {doc.text[p.start:p.end][:20]: p.section for p in doc.paragraphs}
     assert sections[PROSE[:20]] == "Introduction"
-    assert sections["Victims were identif"] == "Findings"
+    assert sections["Victims were identif"] == "Introduction › Findings"  # its heading path
 
 
 def test_file_sha256_streams_large_files(tmp_path):
@@ -356,3 +356,67 @@ def test_docx_zip_bomb_that_lies_about_its_size(tmp_path):
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         assert sum(i.file_size for i in z.infolist()) < 1024 * 1024  # the size guard sees nothing wrong
     load_error(write(tmp_path, "liar.docx", data), "not a valid .docx")
+
+
+def with_outline(pdf: bytes, entries: list[tuple[str, int, int]]) -> bytes:
+    """The PDF with an outline (bookmarks): (title, page index, depth) in order."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    parents: list = []
+    for title, page, depth in entries:
+        parents = parents[:depth]
+        parents.append(writer.add_outline_item(title, page, parent=parents[-1] if parents else None))
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def test_html_definition_terms_and_table_headers_name_their_content(tmp_path):
+    """A reference page names what a paragraph describes in a definition term or a table header;
+    the paragraph's section carries it, so "The default is 0." still says what it is the default of."""
+    html = f"""<html><head><title>Settings</title></head><body>
+    <div role="navigation"><h3>Navigation</h3><ul><li><a href="/">index</a></li></ul></div>
+    <h1>Server settings¶</h1><p>{PROSE}</p>
+    <h2>Timeouts</h2>
+    <dl><dt id="t"><span>request_</span><span>timeout</span> (integer)<a class="headerlink">¶</a></dt>
+    <dd><p>Seconds before a request is abandoned. The default is 0.</p>
+        <dl><dt>Changed in version 2</dt><dd><p>Zero now means no limit at all.</p></dd></dl></dd>
+    <dt>idle_timeout (integer)</dt><dd><p>Seconds a connection may stay idle. The default is 30.</p></dd></dl>
+    <h2>Retries</h2>
+    <table><tr><th>Option</th><th>Default</th></tr><tr><td>retries</td><td>3</td></tr>
+    <tr><td>backoff</td><td>2.5</td></tr></table>
+    <pre># a comment in an example, not a heading
+    retries = 3</pre>
+    <p>{PROSE}</p></body></html>"""
+    doc = load_file(write(tmp_path, "settings.html", html))
+    assert doc.title == "Server settings" and "Navigation" not in doc.text  # role=navigation is furniture
+    section = {doc.text[p.start:p.end].split(".")[0]: p.section for p in doc.paragraphs}
+    assert section["Seconds before a request is abandoned"] == "Timeouts › request_timeout (integer)"
+    assert section["Zero now means no limit at all"] == "Timeouts › request_timeout (integer) › Changed in version 2"
+    assert section["Seconds a connection may stay idle"] == "Timeouts › idle_timeout (integer)"
+    rows = [doc.text[p.start:p.end] for p in doc.paragraphs]
+    assert "Option: retries; Default: 3" in rows and "Option: backoff; Default: 2.5" in rows
+    assert "# a comment in an example, not a heading" in doc.text  # kept as content
+    assert not any(s and "comment" in s for s in section.values())
+
+
+def test_pdf_outline_titles_are_sections_and_running_headers_go(tmp_path):
+    words = PROSE.split()
+    pages = [["Contents", "Timeouts . . . . . . . . . . . . 2", "Retries . . . . . . . . . . . . 3"]]
+    for n, (title, body) in enumerate([("Timeouts", "Seconds before a request is abandoned. The default is 0."),
+                                       ("Retries", "How often a request is sent again. The default is 3.")], start=2):
+        pages.append([f"{n} Manual 5.4", title, " ".join(words[:12]), " ".join(words[12:]), body,
+                      "# example: retries 3", f"Manual 5.4 page {n}"])
+    pages.append(["4 Manual 5.4", "Index", PROSE, "Manual 5.4 page 4"])
+    doc = load_file(write(tmp_path, "manual.pdf", with_outline(make_pdf(pages), [
+        ("Settings", 1, 0), ("Timeouts", 1, 1), ("Retries", 2, 1)])))
+    assert "Manual 5.4" not in doc.text  # the running header and footer, on every page
+    assert ". . . . ." not in doc.text  # table of contents entries
+    def section(words: str) -> str | None:
+        return next(p.section for p in doc.paragraphs if words in doc.text[p.start:p.end])
+
+    assert section("Seconds before a request is abandoned") == "Timeouts"
+    assert section("How often a request is sent again") == "Retries"
+    assert "# example: retries 3" in doc.text and not any(  # a content line opening with '#' is no heading
+        "example" in (p.section or "") for p in doc.paragraphs)

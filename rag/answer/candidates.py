@@ -19,6 +19,7 @@ from typing import Callable
 
 from embeddings import Embedder
 from rag.index.retrieve import relevance_scores
+from rag.ingest.clean import short_path
 from rag.ingest.sentences import split_sentences
 from rag.types import Document, Hit
 
@@ -43,14 +44,18 @@ class Candidate:
 
 
 def _paragraph_opening(doc: Document, start: int) -> str:
+    """What a sentence is read with: its section's last headings (what it is about), then its
+    paragraph's first sentence when it is not that one (who is speaking, what is measured)."""
     para = doc.paragraph_at(start)
     if para is None:
         return ""
+    heading = short_path(para.section)
     first = split_sentences(doc.text, para.start, para.end)
     if not first or first[0][0] >= start:
-        return ""  # the sentence is the paragraph's first
+        return f"{heading}." if heading else ""  # the sentence is the paragraph's first
     s, e = first[0]
-    return " ".join(doc.text[s:e].split())
+    opening = " ".join(doc.text[s:e].split())
+    return f"{heading}. {opening}" if heading else opening
 
 
 def _statement(doc: Document, start: int, text: str) -> bool:

@@ -121,6 +121,25 @@ def clean_heading(s: str) -> str:
     return re.sub(r"\s+", " ", s.replace("**", "").replace("__", "")).strip(" *_#")
 
 
+PATH_SEP = " › "
+
+
+def short_path(section: str | None, levels: int = 2, words: int = 12) -> str:
+    """A section's heading path as labels show it: its last `levels` headings, each cut to
+    `words` words (a function's signature can run to fifty)."""
+    if not section:
+        return ""
+    parts = section.split(PATH_SEP)[-levels:]
+    return PATH_SEP.join(" ".join(p.split()[:words]) + ("…" if len(p.split()) > words else "") for p in parts)
+
+
+def heading_level(s: str) -> int:
+    """A markdown heading's level (its number of '#'); 7, below every level, for a heading that is
+    a title-case line of its own: it only ever replaces the previous such line."""
+    m = re.match(r"^\s*(#{1,6})\s", s)
+    return len(m.group(1)) if m else 7
+
+
 def find_symbols(text: str) -> list[str]:
     """UN document symbols in `text` (slash-separated groups, at least one digit), in order.
 
@@ -218,8 +237,10 @@ def _page_break(a: _Block, b: _Block) -> bool:
             and not _is_title_case(at) and not _is_title_case(bt))
 
 
-def _segment(text: str, fmt: str) -> list[_Block]:
-    """Split text into blocks: lines, joined where a paragraph was wrapped or broken."""
+def _segment(text: str, fmt: str, headings: set[int] | None = None) -> list[_Block]:
+    """Split text into blocks: lines, joined where a paragraph was wrapped or broken.
+    `headings`: where the heading lines start, when the converter marked them (else a line
+    opening with '#' is one)."""
     runs: list[list[tuple[int, int, str]]] = [[]]
     for m in _LINE.finditer(text):
         if m.start() == len(text):
@@ -236,7 +257,8 @@ def _segment(text: str, fmt: str) -> list[_Block]:
         wrap = fmt == "pdf" or _wrapped(run)
         top = max(len(t) for _, _, t in run)
         for i, (s, e, t) in enumerate(run):
-            b = _Block(s, e, t, heading=bool(_HEADING.match(t)), gap_before=i == 0,
+            b = _Block(s, e, t, heading=bool(_HEADING.match(t)) and (headings is None or s in headings),
+                       gap_before=i == 0,
                        gap_after=i == len(run) - 1)
             prev = blocks[-1] if blocks and i > 0 else None
             if prev is not None and not prev.heading and not b.heading and not _LIST_ITEM.match(t) and (
@@ -258,6 +280,14 @@ def _segment(text: str, fmt: str) -> list[_Block]:
         if b.joined:
             b.text = text[b.start:b.end]
     return merged
+
+
+def _introduces_prose(blocks: list[_Block], i: int) -> bool:
+    """Whether the heading at `i` heads text: the first block after it that is no heading is a
+    sentence not addressed to the reader ("Command line options", then "-v: print ... ."), as a
+    section of a reference page after its last long paragraph is ("Related stories" heads links)."""
+    nxt = next((b for b in blocks[i + 1:] if not b.heading), None)
+    return nxt is not None and _ends_sentence(nxt.text) and _words(nxt.text) >= 6 and not _reader_directed(nxt.text)
 
 
 def _mark(blocks: list[_Block], web: bool) -> tuple[int, int, int | None]:
@@ -285,14 +315,18 @@ def _mark(blocks: list[_Block], web: bool) -> tuple[int, int, int | None]:
         elif web and _ui_label(b.text):
             b.kind = "chrome"
         seen.add(b.text)
+    # a text with markdown headings marks them all: a short title-case line in it is a label
+    # ("Warning", "Note" before a notice), not the start of a section
+    marked = any(b.heading for b in blocks)
     for b in blocks[core_start:core_end + 1]:
-        if b.heading or (not b.joined and b.gap_before and b.gap_after and _words(b.text) <= 20
+        if b.heading or (not marked and not b.joined and b.gap_before and b.gap_after and _words(b.text) <= 20
                          and not _ends_sentence(b.text) and b.text[-1] not in ",:;"
                          and _is_title_case(b.text) and not _is_metadata(b.text)):
             b.kind = "heading"
     footer = False  # once chrome is seen in the tail, only whole sentences can still be content
-    for b in blocks[core_end + 1:]:
-        chrome = _reader_directed(b.text) or (web and _ui_label(clean_heading(b.text)) and not _is_metadata(b.text))
+    for i, b in enumerate(blocks[core_end + 1:], start=core_end + 1):
+        chrome = _reader_directed(b.text) or (web and _ui_label(clean_heading(b.text)) and not _is_metadata(b.text)
+                                              and not (b.heading and _introduces_prose(blocks, i)))
         footer = web and (footer or chrome)
         if chrome or (footer and (b.heading or not _ends_sentence(b.text))):
             b.kind = "chrome"
@@ -303,24 +337,38 @@ def _mark(blocks: list[_Block], web: bool) -> tuple[int, int, int | None]:
     return core_start, core_end, title
 
 
-def analyse(text: str, fmt: str) -> tuple[tuple[Paragraph, ...], dict]:
+def analyse(text: str, fmt: str, headings: set[int] | None = None) -> tuple[tuple[Paragraph, ...], dict]:
     """Content paragraphs (1-based, with their section) and metadata of an extracted text.
 
     Metadata: title (the first headline of the head zone), date (first date in the head
     zone, ISO), symbol (the document's own UN symbol standing on its own line in the head),
     body (issuing body, from the symbol prefix or the first UN organ the head names) and
-    references (other UN symbols the content mentions, in order).
+    references (other UN symbols the content mentions, in order). `headings`: where the heading
+    lines of a converted text start (see `_segment`).
     """
-    blocks = _segment(text, fmt)
+    blocks = _segment(text, fmt, headings)
     if not blocks:
         return (), {"title": None, "date": None, "symbol": None, "body": None, "references": ()}
     core_start, _, title_i = _mark(blocks, web=fmt not in ("pdf", "docx"))
     paragraphs: list[Paragraph] = []
-    section = None
-    for b in blocks:
-        if b.kind == "heading":
-            section = clean_heading(b.text) or section
+    # Each paragraph's section is its heading path below the document's title ("Basic Usage ›
+    # json.dump(obj, fp, ...)"): in a reference manual the name a paragraph describes is in its
+    # headings ("The default is 0." says nothing of what), and retrieval, the model's context and
+    # citations show the path.
+    # The title is the section of the paragraphs right under it, and no part of deeper paths.
+    path: list[tuple[int, str]] = []
+    title = None
+    for i, b in enumerate(blocks):
+        if b.kind == "heading" and (text := clean_heading(b.text)):
+            level = heading_level(b.text)
+            while path and path[-1][0] >= level:
+                path.pop()
+            if i == title_i:
+                title = text
+            else:
+                path.append((level, text))
         elif b.kind == "para":
+            section = PATH_SEP.join(t for _, t in path) or title
             paragraphs.append(Paragraph(len(paragraphs) + 1, b.start, b.end, section))
     head = [b.text for b in blocks[:core_start] if b.kind != "chrome"]
     symbol = next((s for s in (t.strip(" \t.,;:()[]") for t in head)

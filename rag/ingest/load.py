@@ -30,6 +30,11 @@ _UNZIP_RATIO = 20  # ... and at most this many times the file-size limit
 _HTML_TAGS = 200_000  # parsed HTML costs ~1 KB of memory per tag: a 50 MB page of bare tags would need GBs
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
 _DROP = ["script", "style", "nav", "aside", "form", "noscript", "template", "svg", "iframe", "button"]
+# Converted formats (HTML, PDF, DOCX) mark their headings as '#' lines; this private character
+# opens each such line while converting, so that a line of the content that happens to start with
+# '#' (a comment in a code example) is not taken for a heading. It is removed before analysis.
+_HEAD = "\ue000"
+_DROP_ROLES = ["navigation", "search", "banner", "contentinfo", "complementary"]
 _BLOCK = {"p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "table",
           "tr", "blockquote", "pre", "figure", "figcaption", "address", "hr", "details",
           "summary", "caption", "body", "header", "footer", "tbody", "thead"}
@@ -135,10 +140,14 @@ def _html(data: bytes, name: str) -> str:
     page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup.find_all(_DROP):
         tag.decompose()
+    for tag in soup.find_all(attrs={"role": _DROP_ROLES}):  # the same furniture, marked by its ARIA role
+        if not tag.decomposed:
+            tag.decompose()
     for tag in soup.find_all(["header", "footer"]):
         if not tag.decomposed and not tag.find_parent(["article", "main"]):
             tag.decompose()
     root = soup.body or soup
+    level = 1  # the level of the last h1-h6: a definition term is a heading below it
     out: list[str] = []
     # depth-first with an explicit stack, not recursion: a page nested 100,000 tags deep is
     # still read. The stack holds child iterators, and text to emit once a tag is done.
@@ -156,7 +165,16 @@ def _html(data: bytes, name: str) -> str:
         elif isinstance(child, NavigableString):
             out.append(re.sub(r"\s+", " ", str(child)))
         elif child.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
-            out.append(f"\n\n{'#' * int(child.name[1])} {child.get_text(' ', strip=True)}\n\n")
+            level = int(child.name[1])
+            out.append(f"\n\n{_HEAD}{'#' * level} {_inline(child)}\n\n")
+        elif child.name == "dt" and (term := _inline(child)):
+            # a definition list's term names what its description is about ("request_timeout
+            # (integer)", a function's signature): a heading below the current one, so that every
+            # paragraph of the description carries it in its section
+            depth = min(6, level + len(child.find_parents("dl")))
+            out.append(f"\n\n{_HEAD}{'#' * depth} {term}\n\n")
+        elif child.name == "table" and (rows := _table_rows(child)):
+            out.append("\n\n" + "\n\n".join(rows) + "\n\n")
         elif child.name == "br":
             out.append("\n")
         elif child.name in ("td", "th"):
@@ -167,9 +185,44 @@ def _html(data: bytes, name: str) -> str:
         elif child.name not in ("head", "title"):
             stack.append(iter(child.children))
     text = _tidy("".join(out))
-    if page_title and not re.search(r"(?m)^# ", text):
-        text = f"# {page_title}\n\n{text}"
+    if page_title and not re.search(rf"(?m)^{_HEAD}# ", text):
+        text = f"{_HEAD}# {page_title}\n\n{text}"
     return text
+
+
+def _inline(tag) -> str:
+    """A tag's text on one line: its pieces joined as written (a signature's spans without spaces
+    added between them), permalink marks ("¶") left out."""
+    return " ".join(tag.get_text("").replace("\u00b6", " ").split())
+
+
+def _table_rows(table) -> list[str]:
+    """A table's rows as lines. With a header row, each cell is written after its column's header
+    ("Option: timeout; Default: 0"), so that a row read alone still says what its values are;
+    without one, the cells are joined by " | ". A table holding another table is read as text."""
+    if table.find("table"):
+        return []
+    rows = [[" ".join(c.get_text(" ").split()) for c in tr.find_all(["th", "td"], recursive=False)]
+            for tr in table.find_all("tr")]
+    rows = [r for r in rows if any(r)]
+    if not rows:
+        return []
+    first = table.find("tr")
+    header = rows[0] if first is not None and all(c.name == "th" for c in first.find_all(["th", "td"], recursive=False)) \
+        else None
+    if header is None or len(rows) < 2:
+        return [" | ".join(c for c in r if c) for r in rows]
+    return [" | ".join(header)] + ["; ".join(f"{h}: {c}" if h else c for h, c in zip(header, r) if c)
+                                   for r in rows[1:]]
+
+
+def _heading_lines(text: str) -> tuple[str, set[int]]:
+    """The converted text without its heading marks, and where each marked line now starts."""
+    out, starts, removed = [], set(), 0
+    for m in re.finditer(_HEAD, text):
+        starts.add(m.start() - removed)
+        removed += 1
+    return text.replace(_HEAD, ""), starts
 
 
 def _tidy(text: str) -> str:
@@ -202,7 +255,8 @@ def _pdf(data: bytes, name: str) -> str:
             if not opened:
                 raise LoadError(name, "PDF is encrypted with a password",
                                 "remove the password (e.g. qpdf --decrypt in.pdf out.pdf) and ingest the result")
-        pages = [_tidy(page.extract_text() or "") for page in reader.pages]
+        pages = [(page.extract_text() or "").splitlines() for page in reader.pages]
+        pages = _pdf_structure(pages, _outline(reader))
     except LoadError:
         raise
     except RecursionError:
@@ -218,6 +272,71 @@ def _pdf(data: bytes, name: str) -> str:
         raise LoadError(name, "PDF has no extractable text; it may be a scanned image and needs OCR",
                         "run OCR first (e.g. ocrmypdf in.pdf out.pdf) and ingest the result")
     return text
+
+
+def _outline(reader) -> list[tuple[int, str, int]]:
+    """(depth, title, page index) of each entry of a PDF's outline (its bookmarks), in order; []
+    when it has none or it cannot be read."""
+    out: list[tuple[int, str, int]] = []
+
+    def walk(entries, depth):
+        for e in entries:
+            if isinstance(e, list):
+                walk(e, depth + 1)
+                continue
+            try:
+                page = reader.get_destination_page_number(e)
+            except Exception:  # a broken destination: the entry is left out, the text is still read
+                continue
+            if page is not None and page >= 0 and str(e.title or "").strip():
+                out.append((depth, " ".join(str(e.title).split()), page))
+
+    try:
+        walk(reader.outline, 0)
+    except Exception:
+        return []
+    return out
+
+
+_LEADERS = re.compile(r"(?:\.\s?){5,}\s*\d+$")  # "Dashtype . . . . . . 51": a table of contents' entry
+
+
+def _line_key(line: str) -> str:
+    return re.sub(r"[\W_]+", "", line.lower())
+
+
+def _pdf_structure(pages: list[list[str]], outline: list[tuple[int, str, int]]) -> list[str]:
+    """Each page's text with its running header and footer and its table-of-contents entries left
+    out, and its section titles made '#' heading lines.
+
+    A running header or footer ("142 gnuplot 5.4") is a first or last line of a page that, read
+    with its digits as one mark, stands there on at least 3 pages and a third of them: it splits
+    the paragraph it falls into and says nothing the page does not. A section title is a line
+    that reads as an outline entry of that page (letters and digits compared), and becomes a
+    heading one level below its parent entry, so that the paragraphs after it carry it."""
+    edges: dict[str, int] = {}
+    for lines in pages:
+        body = [ln.strip() for ln in lines if ln.strip()]
+        for form in {re.sub(r"\d+", "#", ln) for ln in body[:2] + body[-2:]}:
+            edges[form] = edges.get(form, 0) + 1
+    running = {f for f, n in edges.items() if n >= 3 and n >= len(pages) / 3}
+    titles: dict[int, list[tuple[int, str]]] = {}
+    for depth, title, page in outline:
+        titles.setdefault(page, []).append((depth, _line_key(title)))
+    out = []
+    for i, lines in enumerate(pages):
+        body = [ln.strip() for ln in lines if ln.strip()]
+        last = len(body) - 1
+        kept = [ln for j, ln in enumerate(body)
+                if not ((j < 2 or j > last - 2) and re.sub(r"\d+", "#", ln) in running) and not _LEADERS.search(ln)]
+        at = 0
+        for depth, key in titles.get(i, ()):
+            j = next((j for j in range(at, len(kept)) if key and _line_key(kept[j]) == key), None)
+            if j is not None:
+                kept[j] = f"{_HEAD}{'#' * min(depth + 1, 6)} {kept[j]}"
+                at = j + 1
+        out.append(_tidy("\n".join(kept)))
+    return out
 
 
 def _docx(data: bytes, name: str, limit: int) -> str:
@@ -251,9 +370,9 @@ def _docx(data: bytes, name: str, limit: int) -> str:
                 style = (p.style.name if p.style is not None else "") or ""
                 level = re.search(r"(\d)", style)
                 if text and style.lower().startswith("heading"):
-                    text = "#" * (int(level.group(1)) if level else 1) + " " + text
+                    text = _HEAD + "#" * (int(level.group(1)) if level else 1) + " " + text
                 elif text and style.lower() == "title":
-                    text = "# " + text
+                    text = _HEAD + "# " + text
                 out.append(text)
             elif tag == "tbl":
                 for row in Table(child, doc).rows:
@@ -292,9 +411,12 @@ def load_file(path: Path, source: str | None = None, *, max_bytes: int | None = 
             text = _pdf(data, name)
         else:
             text = _docx(data, name, limit)
+        headings = None
+        if fmt not in ("txt", "md"):
+            text, headings = _heading_lines(text)
         if not text.strip():
             raise LoadError(name, "contains no text", "check that the file is not blank")
-        paragraphs, meta = analyse(text, fmt)
+        paragraphs, meta = analyse(text, fmt, headings)
     except LoadError as e:
         if "\n" in str(e):  # one line, always
             raise LoadError(name, " ".join(e.reason.split()), " ".join(e.fix.split())) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from rag.ingest.clean import short_path
 from rag.types import Hit
 
 # Text in a document that addresses an AI model is shown to the model as a placeholder: the
@@ -75,11 +76,16 @@ REWRITE = """Rewrite the user's last question as one standalone question that ca
 
 def label(hit: Hit) -> str:
     """A source's short label: its symbol and date, or the first words of its title when it has
-    neither. Every label token is evaluated per question, and the title rarely holds the answer."""
+    neither, then its section's last headings (what the passage is about: "The default is 0."
+    under "request_timeout"). Every label token is evaluated per question, and the title rarely
+    holds the answer."""
     if hit.symbol or hit.date:
-        return " · ".join(x for x in (hit.symbol, hit.date) if x)
-    words = hit.title.split()
-    return " ".join(words[:4]) + ("…" if len(words) > 4 else "")
+        head = " · ".join(x for x in (hit.symbol, hit.date) if x)
+    else:
+        words = hit.title.split()
+        head = " ".join(words[:4]) + ("…" if len(words) > 4 else "")
+    section = short_path(hit.chunk.section)
+    return f"{head} — {section}" if section else head
 
 
 def _block(n: int, label_text: str, body: str) -> str:
