@@ -11,7 +11,7 @@ and a warm prompt cache); `slope` is the least-squares MB per answer over the ro
 answer. The run fails (exit 1) when the growth exceeds --bound-mb. Before the fix in
 rag/llm/app.py the server grew by ~0.4 GB per answer; flat means the slope is near 0.
 
-    python bench/soak_server.py --answers 200            # the issue's soak
+    python bench/soak_server.py --answers 200            # the full soak
     python bench/soak_server.py --answers 30 --every 5   # the short version tests/test_soak.py runs
 """
 
