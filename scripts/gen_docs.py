@@ -592,7 +592,8 @@ def settings_doc() -> str:
     groups: dict[str, list[list[str]]] = {}
     for name, f in Settings.model_fields.items():
         env = f.alias or f"RAG_{name.upper()}"
-        default = "unset" if f.default is None else f"`{f.default}`"
+        default = ("unset" if f.default is None else f"`{str(f.default).lower()}`" if isinstance(f.default, bool)
+                   else f"`{f.default}`")
         what = (f.description or "").strip()
         if name in shaping:
             what += " **Changing it rebuilds the index.**"
