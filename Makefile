@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test env bench clean constraints check-pins
+.PHONY: run test env bench docs clean constraints check-pins
 
 env: $(STAMP)
 
@@ -40,6 +40,11 @@ bench: $(STAMP)
 	$(PY) bench/retrieval_quality.py
 	$(PY) bench/ingest_throughput.py
 	$(PY) bench/query_latency.py
+
+# The generated docs: docs/settings.md and docs/cli.md from the code, docs/measurements.md and the
+# README's figures from bench/results/*.json (tests/test_docs.py fails when they are stale).
+docs:
+	$(PY) scripts/gen_docs.py
 
 clean:
 	rm -rf $(VENV) .rag

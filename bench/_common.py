@@ -13,8 +13,10 @@ import math
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +29,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 SCIFACT = Path(os.environ.get("BENCH_SCIFACT", ROOT.parent / "shared" / "benchmarks" / "scifact"))
 RESULTS = ROOT / "bench" / "results"
 CACHE = RESULTS / "cache"
+
+# Every script imports this module first, so this is the start of the run for the results' meta.
+_STARTED = datetime.now(timezone.utc)
+_LOAD_AT_START = [round(x, 2) for x in os.getloadavg()]
 
 
 # --- SciFact -------------------------------------------------------------------------------------
@@ -216,10 +222,92 @@ def _fmt(x) -> str:
     return str(x)
 
 
+def _git() -> dict:
+    """The checkout's commit, and whether tracked files differ from it (results files aside)."""
+    def run(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    try:
+        commit = run("rev-parse", "HEAD")
+        changed = [line for line in run("status", "--porcelain", "--untracked-files=no").splitlines()
+                   if not line[3:].startswith("bench/results/")]
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit or None, "dirty": bool(changed)}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_flags() -> list[str]:
+    """The instruction-set flags that change how fast the models run (llama.cpp, FAISS, ONNX)."""
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "fma")
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [w for w in wanted if w in have]
+    except OSError:
+        pass
+    return []
+
+
+def _ram_gb() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 1024 ** 2, 1)
+    except OSError:
+        pass
+    return None
+
+
+def run_meta() -> dict:
+    """What a reader needs to weigh a figure: when, which code, which machine, how busy it was.
+
+    `date` is when the run finished (UTC); the load averages (1, 5 and 15 minutes) are read when
+    this module was imported (the run's start) and now. docs/measurements.md prints all of it.
+    """
+    now = datetime.now(timezone.utc)
+    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    try:
+        script_name = str(script.relative_to(ROOT)) if script else None
+    except ValueError:
+        script_name = str(script)
+    return {
+        "date": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "started": _STARTED.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "seconds": round((now - _STARTED).total_seconds(), 1),
+        "script": script_name,
+        "argv": sys.argv[1:],
+        "nice": os.nice(0),
+        "git": _git(),
+        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "cpu_flags": _cpu_flags(), "ram_gb": _ram_gb(),
+                    "python": platform.python_version(), "platform": platform.platform()},
+        "load_average": {"start": _LOAD_AT_START, "end": load_average()},
+    }
+
+
 def write_results(name: str, payload: dict) -> Path:
+    """Write bench/results/NAME.json: the payload with a `meta` block (run_meta) in front.
+
+    The results files are committed; docs/measurements.md and the README's figures are generated
+    from them (scripts/gen_docs.py), so a figure in the docs always names its run.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {**payload, "load_average_at_end": load_average(),
-               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    payload = {"meta": run_meta(), **{k: v for k, v in payload.items() if k != "meta"}}
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=2, default=str))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    tmp.replace(path)
     return path

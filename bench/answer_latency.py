@@ -21,7 +21,6 @@ down many times over when the cores are shared.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -154,8 +153,8 @@ def main() -> None:
     print("| metric | value |\n| --- | --- |")
     for k, v in summary.items():
         print(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |")
-    c.RESULTS.mkdir(parents=True, exist_ok=True)
-    (c.RESULTS / "answer_latency.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
+    path = c.write_results("answer_latency", {"summary": summary, "rows": rows})
+    print(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Start-up of `rag ask --mode quote` as a separate process, and the embedding throughput that
 decides which MiniLM backend serves which job.
 
-    python bench/cli_startup.py startup [--runs 5]   wall time of the command, NumPy vs torch backend
-    python bench/cli_startup.py embed [--texts 300]  texts/s of both backends on the same chunks
+    python bench/cli_startup.py [startup] [--runs 5]  wall time of the command, NumPy vs torch backend
+    python bench/cli_startup.py embed [--texts 300]   texts/s of both backends on the same chunks
+
+Results: bench/results/cli_startup.json and bench/results/cli_embed.json.
 
 `startup` ingests docs_raw/ into a private RAG_HOME once (unless --home points at an index),
 then runs `rag ask --mode quote QUESTION` --runs times for each backend, alternating, so that
@@ -47,7 +49,14 @@ def _env(home: Path, backend: str) -> dict:
 
 
 def startup(args) -> None:
-    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="rag-startup-"))
+    if args.home:
+        _startup(args, Path(args.home))
+    else:
+        with tempfile.TemporaryDirectory(prefix="rag-startup-") as tmp:
+            _startup(args, Path(tmp))
+
+
+def _startup(args, home: Path) -> None:
     if not args.home:
         print(f"ingesting docs_raw/ into {home} ...", flush=True)
         subprocess.run(_rag() + ["ingest", str(C.ROOT / "docs_raw"), "-q"], env=_env(home, "numpy"),
@@ -77,6 +86,16 @@ def startup(args) -> None:
               f"{statistics.median(cpus[b]):.2f} s CPU, n={args.runs}")
     print(f"torch / numpy: {med['torch'] / med['numpy']:.1f}x   goal <= 3 s: "
           f"{'met' if med['numpy'] <= 3.0 else 'not met'} ({med['numpy']:.2f} s)")
+    path = C.write_results("cli_startup", {
+        "command": "rag ask --mode quote QUESTION", "question": args.question, "runs": args.runs,
+        "backends": {b: {"median_wall_s": round(med[b], 2), "min_wall_s": round(min(walls[b]), 2),
+                         "max_wall_s": round(max(walls[b]), 2),
+                         "median_cpu_s": round(statistics.median(cpus[b]), 2),
+                         "wall_s": [round(x, 3) for x in walls[b]], "cpu_s": [round(x, 3) for x in cpus[b]]}
+                     for b in BACKENDS},
+        "torch_over_numpy": round(med["torch"] / med["numpy"], 1),
+        "goal_s": 3.0, "goal_met": med["numpy"] <= 3.0})
+    print(f"wrote {path}")
 
 
 def embed(args) -> None:
@@ -108,21 +127,29 @@ def embed(args) -> None:
     for n in models:
         print(f"median {n:<6} {med[n]:6.1f} texts/s ({len(texts)} texts, batch {args.batch_size})")
     print(f"numpy / torch: {med['numpy'] / med['torch']:.2f}x")
+    path = C.write_results("cli_embed", {
+        "texts": len(texts), "batch_size": args.batch_size, "repeats": args.repeats,
+        "backends": {n: {"median_texts_per_s": round(med[n], 1), "texts_per_s": [round(x, 1) for x in rates[n]]}
+                     for n in models},
+        "numpy_over_torch": round(med["numpy"] / med["torch"], 2)})
+    print(f"wrote {path}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("startup", help="wall time of `rag ask --mode quote` per backend")
-    s.add_argument("--runs", type=int, default=5)
-    s.add_argument("--home", help="an existing RAG_HOME with an index (default: ingest docs_raw/ into a temporary one)")
-    s.add_argument("--question", default=QUESTION)
+    sub = p.add_subparsers(dest="cmd")
+    s = sub.add_parser("startup", help="wall time of `rag ask --mode quote` per backend (the default)")
+    for parser in (p, s):  # `startup` is the default: its options work without the word too
+        parser.add_argument("--runs", type=int, default=5)
+        parser.add_argument("--home", help="an existing RAG_HOME with an index (default: ingest docs_raw/ into a "
+                            "temporary one)")
+        parser.add_argument("--question", default=QUESTION)
     e = sub.add_parser("embed", help="texts/s of the NumPy and torch backends on the same chunks")
     e.add_argument("--texts", type=int, default=300)
     e.add_argument("--repeats", type=int, default=3)
     e.add_argument("--batch-size", type=int, default=16, help="RAG_EMBED_BATCH_SIZE (default 16)")
     args = p.parse_args()
-    startup(args) if args.cmd == "startup" else embed(args)
+    embed(args) if args.cmd == "embed" else startup(args)
 
 
 if __name__ == "__main__":

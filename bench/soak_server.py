@@ -11,7 +11,7 @@ and a warm prompt cache); `slope` is the least-squares MB per answer over the ro
 answer. The run fails (exit 1) when the growth exceeds --bound-mb. Before the fix in
 rag/llm/app.py the server grew by ~0.4 GB per answer; flat means the slope is near 0.
 
-    python bench/soak_server.py --answers 200            # the issue's soak
+    python bench/soak_server.py --answers 200            # the full soak
     python bench/soak_server.py --answers 30 --every 5   # the short version tests/test_soak.py runs
 """
 
@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+DEFAULT_OUT = ROOT / "bench" / "results" / "soak_server.json"
 
 
 def rss_mb(pid: int) -> float:
@@ -133,14 +134,20 @@ def main() -> int:
     p.add_argument("--every", type=int, default=10, help="Log a row every N answers (default 10).")
     p.add_argument("--bound-mb", type=float, default=1024.0,
                    help="Largest RSS growth allowed after the first 5 answers, MB (default 1024).")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak_server.json")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args()
+    sys.path.insert(0, str(ROOT / "bench"))
+    import _common  # imported before the run: the results' meta times the run from here
+
     with tempfile.TemporaryDirectory(prefix="rag-soak-") as tmp:
         result = run(args.answers, args.every, args.bound_mb, Path(tmp))
     print(f"growth after answer 5: {result['growth_mb']} MB (bound {args.bound_mb:g}); "
           f"slope {result['slope_mb_per_answer']} MB/answer; errors {result['errors']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    if args.out == DEFAULT_OUT:  # the committed results file carries the run's meta (bench/_common.py)
+        _common.write_results("soak_server", result)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
     return 0 if result["ok"] else 1
 
 

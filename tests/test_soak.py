@@ -3,7 +3,7 @@
 llama-cpp-python's RAM prompt cache once kept a 243-311 MB copy of the score matrix per entry
 while counting only llama.cpp's state against its capacity, and the server grew ~0.4 GB per
 answer. 30 generated answers through a real `rag serve` and the real embedded server: after
-the first 5 answers the server's RSS may not grow by more than the issue's bound (1 GB); the
+the first 5 answers the server's RSS may not grow by more than 1 GB; the
 leak grew it by ~10 GB over the same run.
 """
 
