@@ -1,159 +1,198 @@
-"""Answer latency and verifier activity on the embedded model, per question of a fixed set.
+"""Answer latency on the embedded model, two versions of the code side by side in one run.
 
-For each question (from eval/suites/default.yaml: three quarters answerable, one quarter not):
-as the caller of `Assistant.events` sees them, the time to the first evidence shown (the
-best-ranked sentences, before the judge), to the evidence the judge chose, to the first token of
-the written answer and to the whole verified answer; prompt tokens (by the server's tokenizer)
-for the earlier 'context' flow; verification time; what the verifier did to the generated
-sentences; and the share of the asked-for facts (the suite's regexes) present in what the model
-reads: the chosen evidence (evidence flow) or the context sentences ('context' flow).
+Questions are taken from every registered eval suite (eval/suites.yaml), the first of each
+suite's answerable and unanswerable items without a conversation. Each version of the code (a
+git commit, checked out in a temporary worktree) answers in its own worker process, on its own
+index of each suite's corpus, with one embedded LLM server shared by both. The versions take
+turns question by question (which goes first alternates), so a busy moment of the machine hits
+both alike, and both read from the same warm server.
 
-    .venv/bin/python bench/answer_latency.py [--n 24] [--home DIR]
+For each answer, as the caller of `Assistant.events` sees it: the time to the first evidence
+shown, to the first token of the written answer, and to the whole verified answer; whether it
+passed its item (facts and expected document, as `rag eval` scores it, without re-judging
+citations). The summary gives p50/p95 per version and their ratio.
 
-Settings come from the environment as usual, e.g. RAG_LLM_CONTEXT_WORDS=120 to try a longer
-context, or RAG_LLM_CONTEXT_MARGIN=2 to read every sentence that fits the word budget.
+    .venv/bin/python bench/answer_latency.py                      # the working tree against HEAD
+    .venv/bin/python bench/answer_latency.py --base e438d18 --per-suite 6
 
-The index is built for docs_raw/ in a cache directory on first use. Goal on 2 cores: first
-token under 3 s and a full answer under 10 s at p50. Run on a quiet machine: llama.cpp slows
-down many times over when the cores are shared.
+Run on a quiet machine: llama.cpp slows down many times over when the cores are shared (the
+load average is recorded with the results).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 
-import yaml  # noqa: E402
+
+# --- the worker: runs inside one version of the code ---------------------------------------------
+
+def worker(llm_home: str, cache: str) -> None:
+    """Answer questions read from stdin (JSON lines: {suite, corpus, question}) with the code on
+    sys.path; write one JSON line per answer. Each suite's corpus is indexed in `cache`/<suite>."""
+    import re
+
+    from rag.answer.judge import make_judge
+    from rag.ingest import ingest
+    from rag.llm.generate import make_generator
+    from rag.pipeline import Assistant
+    from rag.settings import Settings
+
+    base = Settings(home=Path(llm_home))
+    gen = make_generator(base)
+    judge = make_judge(base, gen)
+    assistants = {}
+    for line in sys.stdin:
+        job = json.loads(line)
+        name = job["suite"]
+        if name not in assistants:
+            s = Settings(home=Path(cache) / name)
+            ingest([c.ROOT / p for p in job["corpus"]], s, progress=False)
+            a = Assistant(s, generator=gen, judge=judge)
+            a.ask("warm-up: what is this collection about?")
+            assistants[name] = a
+        a = assistants[name]
+        t0 = time.perf_counter()
+        first = evidence = None
+        answer = None
+        for ev in a.events(job["question"]):
+            if ev["event"] == "token" and first is None:
+                first = time.perf_counter() - t0
+            elif ev["event"] == "evidence" and evidence is None:
+                evidence = time.perf_counter() - t0
+            elif ev["event"] == "answer":
+                answer = ev["answer"]
+        total = time.perf_counter() - t0
+        facts = job.get("facts") or []
+        cited = {x.source for x in answer.citations}
+        if job["answerable"]:
+            passed = (not answer.refused and all(re.search(f, answer.answer, re.I) for f in facts)
+                      and (not job["documents"] or any(any(s.endswith(d) or d.endswith(s) for s in cited)
+                                                       for d in job["documents"])))
+        else:
+            passed = answer.refused
+        print(json.dumps({"total_s": total, "ttft_s": first, "evidence_s": evidence, "refused": answer.refused,
+                          "passed": passed, "timings": answer.timings}), flush=True)
 
 
-def pct(values, q):
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = (len(values) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+# --- the driver ----------------------------------------------------------------------------------
+
+def questions(per_suite: int) -> list[dict]:
+    """The first answerable and unanswerable single-turn items of each suite (three to one)."""
+    import yaml
+
+    from eval.registry import load_registry
+
+    out = []
+    for name, spec in load_registry().items():
+        items = [i for i in yaml.safe_load(spec.items.read_text()) if not i.get("history")]
+        yes = [i for i in items if i["answerable"]][: per_suite - per_suite // 4]
+        no = [i for i in items if not i["answerable"]][: per_suite // 4]
+        corpus = [str(p.relative_to(c.ROOT)) for p in spec.corpus]
+        out += [{"suite": name, "corpus": corpus, "id": i["id"], "question": i["question"],
+                 "answerable": i["answerable"], "facts": i.get("facts") or [], "documents": i.get("documents") or []}
+                for i in yes + no]
+    return out
 
 
-def prompt_tokens(base_url: str, messages: list[dict]) -> int | None:
-    """Tokens of the prompt text, by the server's tokenizer (template tokens not included)."""
-    import httpx
+class Version:
+    """One version of the code in a worker process."""
 
-    try:
-        text = "\n".join(m["content"] for m in messages)
-        r = httpx.post(base_url.removesuffix("/v1") + "/extras/tokenize", json={"input": text}, timeout=30)
-        return len(r.json()["tokens"])
-    except Exception:
-        return None
+    def __init__(self, label: str, tree: Path, llm_home: Path, cache: Path):
+        self.label, self.tree = label, tree
+        env = dict(os.environ, PYTHONPATH=str(tree), HF_HUB_OFFLINE="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", f"import sys; sys.path[:0] = [{str(tree)!r}, {str(Path(__file__).parent)!r}];"
+             f"import answer_latency as b; b.worker({str(llm_home)!r}, {str(cache)!r})"],
+            cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, job: dict) -> dict:
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"the {self.label} worker stopped (see its output above)")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def checkout(ref: str, where: Path) -> Path:
+    """A worktree of `ref` at `where` (the working tree itself for "WORKTREE")."""
+    if ref == "WORKTREE":
+        return c.ROOT
+    subprocess.run(["git", "worktree", "add", "--detach", "-f", str(where), ref], cwd=c.ROOT, check=True,
+                   capture_output=True)
+    return where
+
+
+def summary(rows: list[dict]) -> dict:
+    total = [r["total_s"] for r in rows]
+    ttft = [r["ttft_s"] for r in rows if r["ttft_s"] is not None]
+    ev = [r["evidence_s"] for r in rows if r["evidence_s"] is not None]
+    return {"answers": len(rows), "passed": sum(r["passed"] for r in rows),
+            "total_p50_s": c.percentile(total, 50), "total_p95_s": c.percentile(total, 95),
+            "ttft_p50_s": c.percentile(ttft, 50), "first_evidence_p50_s": c.percentile(ev, 50)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=24, help="questions to ask (default 24)")
-    ap.add_argument("--home", default=str(c.RESULTS / "cache" / "answer-home"), help="RAG_HOME to use")
+    ap.add_argument("--base", default="HEAD", help="the version compared against (a git ref; default HEAD)")
+    ap.add_argument("--new", default="WORKTREE", help="the version measured (a git ref, or WORKTREE: the files "
+                                                      "as they are; default)")
+    ap.add_argument("--per-suite", type=int, default=8, help="questions per suite (default 8)")
     args = ap.parse_args()
 
-    from rag.ingest import ingest
-    from rag.pipeline import Assistant
-    from rag.settings import Settings
-
-    settings = Settings(home=Path(args.home))
-    ingest([c.ROOT / "docs_raw"], settings, progress=False)
-    items = [i for i in yaml.safe_load(open(c.ROOT / "eval" / "suites" / "default.yaml")) if not i.get("history")]
-    answerable = [i for i in items if i.get("answerable", True)]
-    unanswerable = [i for i in items if not i.get("answerable", True)]
-    items = answerable[: args.n - args.n // 4] + unanswerable[: args.n // 4]
-    assistant = Assistant(settings)
-    assistant.generator  # start (or reuse) the embedded server before timing
-    assistant.ask("warm-up: what is the Global Plan of Action?")
-    rows = []
-    for item in items:
-        q = item["question"]
-        t0 = time.perf_counter()
-        first = ranked_at = chosen_at = None
-        answer = None
-        read = ""
-        for ev in assistant.events(q):
-            if ev["event"] == "token" and first is None:
-                first = time.perf_counter() - t0
-            elif ev["event"] == "evidence" and ev["stage"] == "ranked":
-                ranked_at = time.perf_counter() - t0
-            elif ev["event"] == "evidence" and ev["stage"] == "chosen":
-                chosen_at = time.perf_counter() - t0
-                read = " ".join(x["text"] for x in ev["quotes"])
-            elif ev["event"] == "answer":
-                answer = ev["answer"]
-        total = time.perf_counter() - t0
-        hits = assistant.retriever.search(q, settings.k)
-        from rag.answer.quote import rank_sentences
-
-        shown = hits[: settings.llm_sources]  # as the pipeline ranks them in generate mode
-        msgs, _, _ = assistant.prompt(q, hits, rank_sentences(q, shown, assistant.documents(), assistant.embedder))
-        if settings.answer_flow == "context":
-            read = msgs[-1]["content"]
-        import re
-
-        facts = item.get("facts") or []
-        facts_read = sum(bool(re.search(f, read, re.I)) for f in facts) / len(facts) if facts else None
-        generated = len(answer.sentences) + len(answer.removed)
-        repaired = sum(1 for s in answer.sentences if "repaired" in s.reason)
-        rows.append({
-            "id": item["id"], "answerable": item.get("answerable", True), "ttft_s": first, "total_s": total,
-            "first_evidence_s": ranked_at, "chosen_evidence_s": chosen_at, "facts_read": facts_read,
-            "retrieve_ms": answer.timings.get("retrieve"), "judge_ms": answer.timings.get("judge"),
-            "prompt_tokens": prompt_tokens(assistant.generator.endpoint, msgs),
-            # the last turn (sources and question) is what the server evaluates per question
-            "question_turn_tokens": prompt_tokens(assistant.generator.endpoint, msgs[-1:]),
-            "verify_ms": answer.timings.get("verify"), "generated": generated,
-            "removed": len(answer.removed), "repaired": repaired, "refused": answer.refused, "mode": answer.mode,
-        })
-        print(f"{item['id']}: evidence {ranked_at or float('nan'):.2f}s, chosen {chosen_at or float('nan'):.2f}s, "
-              f"first token {first or float('nan'):.2f}s, total {total:.2f}s, facts read {facts_read}, "
-              f"refused={answer.refused}, removed {len(answer.removed)}/{generated}, repaired {repaired}",
-              file=sys.stderr)
-
-    ttft = [r["ttft_s"] for r in rows if r["ttft_s"] is not None]
-    total = [r["total_s"] for r in rows]
-    verify = [r["verify_ms"] for r in rows if r["verify_ms"] is not None]
-    toks = [r["prompt_tokens"] for r in rows if r["prompt_tokens"]]
-    turn = [r["question_turn_tokens"] for r in rows if r["question_turn_tokens"]]
-    gen = sum(r["generated"] for r in rows)
-    ev = [r["first_evidence_s"] for r in rows if r["first_evidence_s"] is not None]
-    ev_after = [r["first_evidence_s"] - r["retrieve_ms"] / 1000 for r in rows
-                if r["first_evidence_s"] is not None and r["retrieve_ms"] is not None]
-    chosen = [r["chosen_evidence_s"] for r in rows if r["chosen_evidence_s"] is not None]
-    fr = [r["facts_read"] for r in rows if r["facts_read"] is not None]
-    summary = {
-        "questions": len(rows),
-        "answer_flow": settings.answer_flow,
-        "first_evidence_p50_s": pct(ev, 0.5), "first_evidence_p95_s": pct(ev, 0.95),
-        "first_evidence_after_retrieval_p50_s": pct(ev_after, 0.5),
-        "first_evidence_after_retrieval_p95_s": pct(ev_after, 0.95),
-        "chosen_evidence_p50_s": pct(chosen, 0.5), "chosen_evidence_p95_s": pct(chosen, 0.95),
-        "facts_read_share": statistics.mean(fr) if fr else None,
-        "ttft_p50_s": pct(ttft, 0.5), "ttft_p95_s": pct(ttft, 0.95),
-        "total_p50_s": pct(total, 0.5), "total_p95_s": pct(total, 0.95),
-        "verify_p50_ms": pct(verify, 0.5), "verify_p95_ms": pct(verify, 0.95),
-        "prompt_tokens_mean": statistics.mean(toks) if toks else None,
-        "question_turn_tokens_mean": statistics.mean(turn) if turn else None,
-        "generated_sentences": gen,
-        "removed_share": sum(r["removed"] for r in rows) / gen if gen else 0.0,
-        "repaired_share": sum(r["repaired"] for r in rows) / gen if gen else 0.0,
-        "llm_sources": settings.llm_sources, "llm_context_words": settings.llm_context_words,
-        "llm_context_margin": settings.llm_context_margin,
-        "load_average_at_start": os.getloadavg(),
-    }
-    print("| metric | value |\n| --- | --- |")
-    for k, v in summary.items():
-        print(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |")
-    path = c.write_results("answer_latency", {"summary": summary, "rows": rows})
+    jobs = questions(args.per_suite)
+    cache = c.RESULTS / "cache" / "answer-latency"
+    llm_home = cache / "llm"
+    tmp = Path(tempfile.mkdtemp(prefix="bench-versions-"))
+    versions, trees = [], []
+    try:
+        for label, ref in (("base", args.base), ("new", args.new)):
+            sha = ref if ref == "WORKTREE" else subprocess.run(
+                ["git", "rev-parse", "--short", ref], cwd=c.ROOT, capture_output=True, text=True, check=True).stdout.strip()
+            tree = checkout(ref, tmp / label)
+            trees.append(tree)
+            versions.append((Version(f"{label} ({sha})", tree, llm_home, cache / f"{label}-{sha}"), sha))
+        rows: dict[str, list[dict]] = {v.label: [] for v, _ in versions}
+        for n, job in enumerate(jobs):
+            order = versions if n % 2 == 0 else versions[::-1]
+            for v, _ in order:
+                r = v.ask(job) | {"id": job["id"], "suite": job["suite"], "answerable": job["answerable"]}
+                rows[v.label].append(r)
+                print(f"{job['suite']}/{job['id']} {v.label}: {r['total_s']:.1f} s, first token "
+                      f"{r['ttft_s'] or float('nan'):.1f} s, {'pass' if r['passed'] else 'FAIL'}", file=sys.stderr)
+        for v, _ in versions:
+            v.close()
+    finally:
+        for tree in trees:
+            if tree != c.ROOT:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=c.ROOT, capture_output=True)
+    sums = {label: summary(r) for label, r in rows.items()}
+    (base_label, base), (new_label, new) = sums.items()
+    ratio = {k: (new[k] / base[k] if base[k] else None) for k in ("total_p50_s", "total_p95_s", "ttft_p50_s")}
+    print("| version | answers | passed | verified answer p50 | p95 | first token p50 | first evidence p50 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for label, s in sums.items():
+        print(f"| {label} | {s['answers']} | {s['passed']} | {s['total_p50_s']:.2f} s | {s['total_p95_s']:.2f} s | "
+              f"{s['ttft_p50_s']:.2f} s | {s['first_evidence_p50_s']:.2f} s |")
+    print(f"\nnew / base: verified answer p50 {ratio['total_p50_s']:.2f}x, p95 {ratio['total_p95_s']:.2f}x, "
+          f"first token p50 {ratio['ttft_p50_s']:.2f}x")
+    path = c.write_results("answer_latency", {"summary": sums, "ratio_new_to_base": ratio,
+                                              "versions": {label: sha for (v, sha), label in zip(versions, sums)},
+                                              "rows": rows, "per_suite": args.per_suite})
     print(f"wrote {path}", file=sys.stderr)
 
 

@@ -311,20 +311,24 @@ def beir_cmd(path, split, limit, modes, k_chunks, as_json):
 @click.option("--judge/--no-judge", default=True, show_default=True,
               help="Also run with the LLM judge for borderline scores (starts the LLM).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--half", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True,
+              help="Which half of the pairs (fixed by a hash of each id): fit on dev, report test.")
 @click.option("--calibrate", is_flag=True,
               help="Fit the judge's threshold on the odd-numbered pairs and report ROC AUC and accuracy on the "
               "even-numbered ones (the value goes in rag/answer/judge.py SUPPORT_THRESHOLD).")
-def verifier_cmd(labels, judge, as_json, calibrate):
+def verifier_cmd(labels, judge, as_json, half, calibrate):
     """Accuracy of the evidence verifier on labelled pairs, with and without the LLM judge."""
+    from eval.suite import half_of
     from eval.verifier_eval import evaluate_verifier, format_report, load_labels
 
     settings = get_settings()
+    pairs = [r for r in load_labels(labels) if half in ("all", half_of(r["id"]))]
     if calibrate:
         from eval.verifier_eval import calibrate as fit
         from rag.answer.judge import make_judge
         from rag.llm.generate import make_generator
 
-        result = fit(load_labels(labels), make_judge(settings, make_generator(settings)))
+        result = fit(pairs, make_judge(settings, make_generator(settings)))
         if as_json:
             click.echo(json.dumps(result, indent=2))
         else:
@@ -335,7 +339,7 @@ def verifier_cmd(labels, judge, as_json, calibrate):
             for k, v in result["per_kind"].items():
                 click.echo(f"  {k:<22} n={v['n']:<3} accuracy {v['accuracy']:.3f}")
         return
-    result = evaluate_verifier(load_labels(labels), settings, with_judge=judge)
+    result = evaluate_verifier(pairs, settings, with_judge=judge)
     click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
 
 

@@ -36,6 +36,11 @@ class SuiteError(RagError):
     exit_code = 2
 
 
+def half_of(item_id: str) -> str:
+    """"dev" or "test" for an item (or labelled pair) id, fixed by a hash of the id."""
+    return HALVES[int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 2]
+
+
 @dataclass(frozen=True)
 class Item:
     id: str
@@ -56,7 +61,7 @@ class Item:
     def half(self) -> str:
         """"dev" or "test", fixed by a hash of the id: rules and thresholds are fitted on the dev
         halves of the suites and only the test halves are reported (`rag eval --half`)."""
-        return HALVES[int(hashlib.sha256(self.id.encode()).hexdigest(), 16) % 2]
+        return half_of(self.id)
 
     def to_dict(self) -> dict:
         d = asdict(self)

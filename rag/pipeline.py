@@ -20,7 +20,7 @@ from rag.answer.parts import missing_note, part_query, part_question, question_p
 from rag.errors import LLMUnavailable
 from rag.llm.prompt import REFUSAL, answer_messages, rewrite_messages
 from rag.answer.quote import quote_answer, quote_start, rank_sentences, select_context
-from rag.answer.relevance import attributed, attributed_elsewhere, misses_figure
+from rag.answer.relevance import attributed, attributed_elsewhere, misses_figure, names_subject, states_ruled_out
 from rag.index.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Hit, SearchFilter
@@ -100,7 +100,7 @@ class Assistant:
         # mode, and the fallback to it, ranks them all.
         to_rank = hits[: self.settings.llm_sources] if mode == "generate" else hits
         on = self.settings.on
-        ranked = rank_sentences(query, to_rank, documents, self.embedder, clauses=on("clause_scoring")) if hits else []
+        ranked = rank_sentences(query, to_rank, documents, self.embedder, on=on) if hits else []
         timings["retrieve"] = _ms(t)
         if ranked:  # evidence first: the best-matching sentences, before any text is written
             yield {"event": "evidence", "stage": "ranked",
@@ -132,7 +132,7 @@ class Assistant:
                         known = {h.chunk.id for h in pool}
                         pool = pool + [h for h in own if h.chunk.id not in known]
                         part_ranked = rank_sentences(part, own[: self.settings.llm_sources], documents, self.embedder,
-                                                     clauses=on("clause_scoring"))
+                                                     on=on)
                         msgs, part_pool, n_shown, seen = self._prompt_and_context(part_question(query, part), own,
                                                                                   part_ranked)
                     for attempt in range(2):
@@ -179,7 +179,7 @@ class Assistant:
             sentences, citations = [], []
         elif mode == "quote":
             if len(to_rank) < len(hits):  # fell back from generate mode
-                ranked = rank_sentences(query, hits, documents, self.embedder, clauses=on("clause_scoring"))
+                ranked = rank_sentences(query, hits, documents, self.embedder, on=on)
             sentences, citations = quote_answer(ranked, hits, documents, self.settings.quote_threshold)
             if (on("figure_rule") and misses_figure(query, [s.text for s in sentences])) or (on("asked_names") and names_not_in(
                     query, (c.doc_id for c in citations), documents)):
@@ -303,7 +303,7 @@ class Assistant:
         The best `judge_candidates` candidates are read whatever they score (no quote-mode floor:
         the question is answered already, the judge only checks the answer)."""
         ranked = candidates.rank(query, hits, documents, self.embedder,
-                                 clauses=self.settings.on("clause_scoring"))
+                                 on=self.settings.on)
         best, judged = self._answering(query, query, hits, documents, ranked=ranked, floor=0.0)
         if best is None:
             return None, None, judged
@@ -336,7 +336,7 @@ class Assistant:
         if judge is None:
             return None, []
         if ranked is None:
-            ranked = candidates.rank(ranking, hits, documents, self.embedder, clauses=s.on("clause_scoring"))
+            ranked = candidates.rank(ranking, hits, documents, self.embedder, on=s.on)
         cands = self.eligible(question, ranked, hits, documents, figure_of=figure_of,
                               floor=s.quote_threshold if floor is None else floor)
         picked = reader.choose(question, cands, judge, top=s.judge_candidates, keep=s.judge_candidates,
@@ -350,16 +350,20 @@ class Assistant:
             documents[hits[e.candidate.hit].chunk.doc_id], e.candidate.start, e.text))), ok[0] if ok else None)
         return best, judged
 
-    @staticmethod
-    def eligible(question: str, ranked: list, hits: list[Hit], documents: dict, *, figure_of: str | None = None,
-                 floor: float = 0.0) -> list:
+    def eligible(self, question: str, ranked: list, hits: list[Hit], documents: dict, *,
+                 figure_of: str | None = None, floor: float = 0.0) -> list:
         """The ranked candidates the judge reads, in order: those that could be chosen, scoring at
-        least `floor`, holding a figure when `figure_of` (default: the question) asks for one, from
-        a document naming what the question names. The sentence stating an asked-for figure often
-        ranks below sentences that only share the question's words (SciFact s011: eighth)."""
+        least `floor`, holding a figure when `figure_of` (the part asked; default: the question)
+        asks for one, from a document naming what the question names, naming what the part asked
+        names themselves or through their headings and paragraph's opening (`names_subject`), and
+        not stating what it rules out. The sentence stating an asked-for figure often ranks
+        below sentences that only share the question's words, so the judge reads past them."""
+        on = self.settings.on
         naming = {d for d in {h.chunk.doc_id for h in hits} if not names_not_in(question, [d], documents)}
         return [c for c in ranked if c.score >= floor and hits[c.hit].chunk.doc_id in naming
-                and not misses_figure(figure_of or question, [c.text])]
+                and not misses_figure(figure_of or question, [c.text])
+                and (not on("subject_named") or names_subject(figure_of or question, f"{c.text} {c.context}"))
+                and (not on("conditions") or not states_ruled_out(figure_of or question, c.text))]
 
     def _evidence_first(self, question: str, query: str, hits: list[Hit], documents: dict, t0: float,
                         timings: dict, standalone: str | None, notice: str | None) -> Iterator[dict]:
@@ -368,7 +372,7 @@ class Assistant:
         answer from the chosen evidence only, and verify it. See rag/answer/."""
         s = self.settings
         t = time.perf_counter()
-        cands = candidates.rank(query, hits, documents, self.embedder, clauses=self.settings.on("clause_scoring"))
+        cands = candidates.rank(query, hits, documents, self.embedder, on=self.settings.on)
         timings["candidates"] = _ms(t)
         yield {"event": "evidence", "stage": "ranked",
                "quotes": [_quote(c, hits, documents) for c in cands[: s.evidence_sentences]]}

@@ -27,8 +27,13 @@ def _subset():
 
 def test_labels_file_is_valid():
     rows = load_labels(VERIFIER_LABELS)
-    assert len(rows) == 167 and len({r["id"] for r in rows}) == 167
-    assert {r["kind"] for r in rows if r["supported"]} == {"verbatim", "paraphrase", "partial", "attribution", "right_role"}
+    assert len(rows) >= 240 and len({r["id"] for r in rows}) == len(rows)
+    assert {r["kind"] for r in rows if r["supported"]} >= {"verbatim", "paraphrase", "partial", "attribution",
+                                                           "right_role", "acronym", "number_form"}
+    from eval.suite import half_of
+
+    halves = [half_of(r["id"]) for r in rows]  # both halves hold supported and unsupported pairs
+    assert {(h, r["supported"]) for h, r in zip(halves, rows)} == {(h, b) for h in ("dev", "test") for b in (True, False)}
 
 
 def test_bad_label_lines_are_reported(tmp_path):
@@ -44,7 +49,7 @@ def test_with_and_without_judge(real_embedder):
     judge = ScriptedJudge(lambda prompt: 0.02)  # a judge that never finds support
     result = evaluate_verifier(labels, Settings(), embedder=real_embedder, judge=judge)
     plain, judged = result["configs"]["no judge"], result["configs"]["LLM judge"]
-    assert plain["unsupported"]["n"] == len(labels) == 24 and plain["judged"] == 0
+    assert plain["unsupported"]["n"] == len(labels) == 2 * len({r["kind"] for r in labels}) and plain["judged"] == 0
     # unrelated passages and verbatim quotes are clear-cut for the verifier
     assert plain["per_kind"]["unrelated"]["accuracy"] == 1.0 and plain["per_kind"]["verbatim"]["accuracy"] == 1.0
     # the judge was consulted exactly for the borderline pairs, and only ever said no

@@ -381,3 +381,15 @@ def test_withdrawn_sentences_are_flagged_in_place_or_moved_to_the_removed():
     kept, gone = withdraw(said, "not an answer")
     assert [s.text for s in kept] == ["B."] and [(s.text, s.citations, s.reason) for s in gone] == [
         ("A [1].", (), "not an answer"), ("C [2].", (), "not an answer")]
+
+
+def test_a_figure_or_name_written_another_way_is_the_same():
+    """A passage may spell out what the claim abbreviates, or write a figure in words: the same fact."""
+    p = "Magnetic resonance imaging was done in one thousand patients; half of them were women."
+    assert hard_failures("It was measured by MRI in 1,000 patients.", p) == []
+    assert hard_failures("50% of the patients were women.", p) == []
+    assert hard_failures("60% of the patients were women.", p) == ["number 60 not in the passage"]
+    assert hard_failures("It was measured by CT in 1,000 patients.", p) == ["CT not in the passage"]
+    assert hard_failures("2,500,000 doses were given.", "Some 2.5 million doses were given.") == []
+    assert hard_failures("350 doses were given.", "Three hundred and fifty doses were given.") == []
+    assert hard_failures("The WHO said so.", "The World Health Organization said so.") == []

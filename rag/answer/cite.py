@@ -16,12 +16,13 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 from rag.llm.prompt import REFUSAL
-from rag.answer.relevance import (OFF_TOPIC, REASON as MISSES_FIGURE, RESTATES, misses_figure, names_absent,
-                                  names_reason, off_topic, restates)
+from rag.answer.relevance import (OFF_TOPIC, REASON as MISSES_FIGURE, RESTATES, RULED_OUT, misses_figure,
+                                  names_absent, names_reason, off_topic, restates, states_ruled_out)
 from rag.ingest.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
 from rag.answer.verify import EvidenceVerifier, Passage, Support
 
+REPAIR_TRIES = 3  # passages tried, most similar first, for a sentence its own citation does not support
 _MARKER = re.compile(r"\[\s*(?:sources?\s*)?(\d{1,2}(?:\s*(?:,|;|and|-|–)\s*\d{1,2})*)\s*\]|【(\d{1,2})】", re.I)
 _PAREN_MARKER = re.compile(r"\(\s*(?:sources?\s*)?(\d)\s*\)", re.I)
 _FILLER_TAIL = re.compile(
@@ -166,15 +167,18 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
 
         notes = [f"dropped marker [{n}]: no such source" for n in d.dropped]
         ok_cited = [n for n in d.cited if settle(n - 1).supported]
-        # another retrieved passage may support it: try the most similar ones (at most 2 judge calls)
+        # another retrieved passage may support it: try the most similar of those stating its
+        # figures and names (at most REPAIR_TRIES judge calls)
         others = sorted((j for j in range(len(row)) if j + 1 not in d.cited and row[j].supported is not False),
-                        key=lambda j: -row[j].score)[:2]
+                        key=lambda j: -row[j].score)[:REPAIR_TRIES]
         j = None if ok_cited or not on("repair") else next((j for j in others if settle(j).supported), None)
         found = [n - 1 for n in ok_cited] or ([j] if j is not None else [])
         if found and on("off_topic") and off_topic(question, d.text, evidence(found)):
             why, score = OFF_TOPIC, max(row[f].score for f in found)
         elif found and on("restates") and restates(question, d.text):
             why, score = RESTATES, max(row[f].score for f in found)
+        elif found and on("conditions") and states_ruled_out(question, " ".join([d.text, *evidence(found)])):
+            why, score = RULED_OUT, max(row[f].score for f in found)
         elif ok_cited:
             bad = [n for n in d.cited if n not in ok_cited]
             if bad:

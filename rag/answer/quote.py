@@ -19,13 +19,13 @@ from rag.answer.cite import CitationBook
 
 
 def rank_sentences(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder,
-                   clauses: bool = True):
+                   on=lambda step: True):
     """All sentences of the hits (`candidates.sentences_of`: each once) as (score, hit index,
-    start, end), best first (`clauses`: see `relevance_scores`)."""
-    cands = [(j, s, e, doc.text[s:e]) for j, s, e, doc in sentences_of(hits, documents)]
+    start, end), best first. `on(step)`: whether an optional step runs (Settings.on)."""
+    cands = [(j, s, e, doc.text[s:e]) for j, s, e, doc in sentences_of(hits, documents, once=on("repeats_once"))]
     if not cands:
         return []
-    scores = relevance_scores(question, [c[3] for c in cands], embedder, by_clause=clauses)
+    scores = relevance_scores(question, [c[3] for c in cands], embedder, by_clause=on("clause_scoring"))
     scored = [(score, j, s, e) for (j, s, e, _), score in zip(cands, scores)]
     scored.sort(key=lambda x: -x[0])
     return scored

@@ -217,3 +217,61 @@ def attributed_elsewhere(question: str, candidate_paragraph: str, cited_paragrap
 
 def names_reason(missing: list[str]) -> str:
     return "the documents cited never name " + " or ".join(missing) + ": about something else"
+
+
+# --- what the question is about, and what it rules out ---------------------------------------
+
+# An identifier a reference manual documents: "request_timeout", "json.dump", "--sort-keys", "-B"
+_IDENTIFIER = re.compile(r"(?<![\w-])(?:--?[A-Za-z][\w-]*|[A-Za-z_][\w]*(?:[._][\w]+)+)(?![\w-])")
+
+
+def asked_subjects(question: str) -> list[str]:
+    """What the question asks about by name: its names (`asked_names`), the identifiers it writes
+    (an option, a function, a flag) and the words it quotes. [] when it names nothing."""
+    found = list(asked_names(question))
+    found += [m.group() for m in _IDENTIFIER.finditer(question)]
+    found += [q for q in re.findall(r"[\"“‘']([^\"”’']{2,40})[\"”’']", question)]
+    return list(dict.fromkeys(found))
+
+
+def names_subject(question: str, text: str) -> bool:
+    """Whether `text` (a sentence with what it is read with: its headings, its paragraph's opening)
+    names something the question asks about by name; True when the question names nothing. A
+    sentence of a manual such as "The default is 30 seconds." answers for the option its heading
+    names, not for the one the question names."""
+    asked = asked_subjects(question)
+    if not asked:
+        return True
+    hay = norm(text)
+    return any(norm(a) in hay for a in asked if not a[:1].isupper() or not a.isalpha()) or bool(
+        named([a for a in asked if a[:1].isupper() and a.isalpha()], text))
+
+
+# "without a compiler", "not on Windows", "except the PNG terminal", "no root access"
+_RULED_OUT = re.compile(r"\b(?:without|except|excluding|other than|not|no|never)\s+(?:a|an|the|any|using|on|in|"
+                        r"for|with|to|by)?\s*([^\W\d_][\w.-]*)", re.I)
+_NEGATOR = re.compile(r"\b(?:without|except|excluding|not|no|never|nor|cannot|n't|neither|instead of)\b", re.I)
+
+
+def ruled_out(question: str) -> set[str]:
+    """The content terms a question rules out ("which library works without a compiler" ->
+    {"compiler"}): what its answer must not need or be."""
+    return {t for m in _RULED_OUT.finditer(question) for t in content_terms(m.group(1))
+            if not _WH.fullmatch(m.group(1))}
+
+
+def states_ruled_out(question: str, text: str) -> bool:
+    """Whether `text` states, without denying it, something the question rules out: asked for a
+    library that works without a compiler, "X needs a C compiler" is no answer, "X builds without
+    a compiler" may be. A term the text never uses says nothing either way."""
+    terms = ruled_out(question)
+    if not terms:
+        return False
+    for t in terms:
+        for m in re.finditer(r"\b\w+\b", text):
+            if content_terms(m.group()) & {t} and not _NEGATOR.search(text[max(0, m.start() - 40):m.start()]):
+                return True
+    return False
+
+
+RULED_OUT = "its source states what the question rules out"

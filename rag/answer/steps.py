@@ -22,6 +22,8 @@ STEPS: dict[str, str] = {
     "figure_rule": "a question asking for a figure answered without one is a refusal",
     "asked_names": "an answer whose cited documents never name what the question names is a refusal",
     "answer_check": "the judge's probability that the written answer is correct for the question must pass a bar",
+    "conditions": "an answer whose source states what the question rules out (\"without X\") is removed",
+    "subject_named": "a sentence the judge may quote must name, itself or through its headings, what the question names",
     # questions in two parts (rag/answer/parts.py)
     "parts": "a question asking two things is retrieved, read and answered part by part",
     "part_retry": "a part answered with an earlier part's figures is read once more without them",
@@ -33,6 +35,7 @@ STEPS: dict[str, str] = {
     # what the model reads (rag/index/retrieve.py, rag/answer/quote.py)
     "sentence_pull": "retrieval adds the passage holding the best sentence of the next-ranked passages",
     "clause_scoring": "a sentence joining clauses with semicolons scores as its best clause",
+    "repeats_once": "a sentence repeated word for word (boilerplate) is read once, where it ranks best",
 }
 
 
