@@ -1,13 +1,16 @@
-"""The CI gate: the default suite over docs_raw/, run for real and compared with the committed baselines.
+"""The CI gate: every registered suite (eval/suites.yaml), run for real against its committed baselines.
 
-Quote mode (no LLM) against eval/baselines/default-quote.json, then generate mode on the
-embedded model, served by the real llama.cpp server, against eval/baselines/default-embedded.json.
-A drop past eval/tolerances.yaml fails the test, so `make test` (and CI) fails with it. The
-comparison table is in the assertion message, newly failing items first.
+Each suite's corpus is indexed once, with the real embedder, in a data directory of its own.
+Quote mode (no LLM) asks every item and is compared with eval/baselines/<suite>-quote.json;
+generate mode, on the embedded model served by the real llama.cpp server, asks the suite's test
+half (the dev half is what rules and thresholds are fitted on) and is compared with
+eval/baselines/<suite>-embedded.json. A drop past eval/tolerances.yaml fails the test, so
+`make test` (and CI) fails with it; the comparison table is in the assertion message.
 
-Re-record a baseline after an intended change (and say why in the commit):
-    rag eval run --mode quote --out eval/baselines/default-quote.json
-    rag eval run --out eval/baselines/default-embedded.json
+Re-record a baseline after an intended change (and say why in the commit), e.g. for pydocs:
+    rag ingest eval/corpora/pydocs/
+    rag eval eval/suites/pydocs.yaml --mode quote --out eval/baselines/pydocs-quote.json
+    rag eval eval/suites/pydocs.yaml --half test --out eval/baselines/pydocs-embedded.json
 """
 
 from __future__ import annotations
@@ -16,37 +19,64 @@ from pathlib import Path
 
 import pytest
 
+from eval.registry import load_registry
+from eval.suite import lint_against_corpus, load_suite
 from rag.ingest import ingest
 from rag.llm.server import EmbeddedServer
 from rag.settings import Settings
 from conftest import eval_gate, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+SUITES = load_registry()
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory):
-    """docs_raw/ indexed with the default (real) embedder in a data directory of this module."""
-    home = tmp_path_factory.mktemp("eval-ci-home")
-    settings = Settings(home=home)
-    report = ingest([ROOT / "docs_raw"], settings, progress=False)
-    assert not report.failed, report.summary()
+def homes(tmp_path_factory, real_embedder):
+    """Each suite's corpus indexed once (on first use) in a data directory of this module."""
+    built: dict[str, Path] = {}
+
+    def home(name: str) -> Path:
+        if name not in built:
+            built[name] = tmp_path_factory.mktemp(f"eval-ci-{name}")
+            report = ingest(list(SUITES[name].corpus), Settings(home=built[name]), embedder=real_embedder,
+                            progress=False)
+            assert not report.failed, report.summary()
+        return built[name]
+
     return home
 
 
+@pytest.mark.parametrize("name", list(SUITES))
+def test_suite_agrees_with_its_corpus(homes, name):
+    from rag.index import Index
 
-def test_quote_mode_holds_against_its_baseline(indexed, monkeypatch):
-    result = eval_gate(indexed, monkeypatch, "--mode", "quote", "--baseline", "default-quote")
-    assert result["run"]["metrics"]["items"] >= 40
+    spec = SUITES[name]
+    suite = load_suite(spec.items)
+    documents = Index.load(Settings(home=homes(name))).documents
+    assert lint_against_corpus(suite, documents) == []
+    unanswerable = [i for i in suite.items if not i.answerable]
+    assert len(suite.items) >= 30 and len(unanswerable) >= 6
+    for half in ("dev", "test"):  # both halves ask answerable and unanswerable questions
+        assert {i.answerable for i in suite.items if i.half == half} == {True, False}
 
 
-def test_embedded_model_holds_against_its_baseline(indexed, monkeypatch):
+@pytest.mark.parametrize("name", list(SUITES))
+def test_quote_mode_holds_against_its_baseline(homes, monkeypatch, name):
+    result = eval_gate(homes(name), monkeypatch, str(SUITES[name].items), "--mode", "quote",
+                       "--baseline", f"{name}-quote")
+    run = result["run"]
+    assert run["metrics"]["items"] >= 30 and run["metrics"]["errors"] == 0
+
+
+@pytest.mark.parametrize("name", list(SUITES))
+def test_embedded_model_holds_on_the_test_half(homes, monkeypatch, name):
     port = free_port()
     monkeypatch.setenv("RAG_LLM_PORT", str(port))
     try:
-        result = eval_gate(indexed, monkeypatch, "--baseline", "default-embedded")
+        result = eval_gate(homes(name), monkeypatch, str(SUITES[name].items), "--half", "test",
+                           "--baseline", f"{name}-embedded")
     finally:
-        EmbeddedServer(Settings(home=indexed, llm_port=port)).stop()
+        EmbeddedServer(Settings(home=homes(name), llm_port=port)).stop()
     run = result["run"]
     assert run["mode"] == "generate" and run["metrics"]["errors"] == 0

@@ -1,0 +1,133 @@
+"""Answers over a reference manual: what a passage is about sits in its headings, options repeat
+the same sentences, and questions name an option or rule something out.
+
+A small invented manual (HTML, options as definition terms) is indexed with the real embedder;
+the model's text and the judge's probabilities are scripted, so each case is produced on purpose
+and the rest of the answer stage runs for real. Each case is also run with its step switched off
+(RAG_ANSWER_OFF) to show that the step is what decides it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from rag.answer.judge import ScriptedJudge
+from rag.answer.steps import STEPS
+from rag.ingest import ingest
+from rag.llm.generate import ScriptedGenerator
+from rag.llm.prompt import REFUSAL
+from rag.pipeline import Assistant
+from rag.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+BOILER = "This setting can only be changed when the server starts."
+MANUAL = f"""<html><head><title>Relay server manual</title></head><body>
+<h1>Relay server manual</h1>
+<p>The relay server forwards messages between clients and keeps a log of every connection it accepts,
+so that an operator can see who connected, from where, and for how long each session lasted.</p>
+<h2>Connection settings</h2>
+<dl>
+<dt>idle_timeout (integer)</dt>
+<dd><p>Seconds a client connection may stay idle before the relay closes it. The default is 30 seconds. {BOILER}</p></dd>
+<dt>listen_port (integer)</dt>
+<dd><p>The TCP port the relay listens on for client connections. The default is 7000. {BOILER}</p></dd>
+<dt>log_connections (boolean)</dt>
+<dd><p>Whether each accepted connection is written to the connection log. The default is on. {BOILER}</p></dd>
+</dl>
+<h2>Building the relay</h2>
+<p>The fastrelay package needs a C compiler and the OpenSSL headers to build from source on any platform.</p>
+<p>The purerelay package installs without a compiler, as it is written in Python alone.</p>
+</body></html>"""
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, real_embedder):
+    docs = tmp_path_factory.mktemp("manual")
+    (docs / "relay.html").write_text(MANUAL, encoding="utf-8")
+    home = tmp_path_factory.mktemp("manual-home")
+    report = ingest([docs], Settings(home=home), embedder=real_embedder, progress=False)
+    assert not report.failed, report.summary()
+    return home
+
+
+def ask(home, embedder, question, reply, p, off=""):
+    s = Settings(home=home, answer_flow="context", answer_off=off)
+    return Assistant(s, generator=ScriptedGenerator(reply), embedder=embedder, judge=ScriptedJudge(p)).ask(question)
+
+
+def verifier_says_yes_else(text):
+    """A scripted model: "yes" to the verifier's judge, else `text`."""
+    return lambda messages: "yes" if "Claim:" in messages[-1]["content"] else text(messages)
+
+
+def test_the_rescue_quotes_no_sentence_about_another_option(home, real_embedder):
+    """Asked for the default of an option the manual does not describe, the model refuses and the
+    judge (scripted to find everything an answer) would quote another option's "The default is
+    30 seconds.": that sentence names neither itself nor through its heading what was asked."""
+    question = "What is the default value of max_retries?"
+    ans = ask(home, real_embedder, question, verifier_says_yes_else(lambda m: REFUSAL), lambda text: 0.95)
+    assert ans.refused, ans.answer
+    off = ask(home, real_embedder, question, verifier_says_yes_else(lambda m: REFUSAL), lambda text: 0.95,
+              off="subject_named")
+    assert not off.refused  # without the step, a sentence about another option was quoted
+
+
+def test_a_sentence_named_through_its_heading_can_be_quoted(home, real_embedder):
+    """The sentence "The default is 30 seconds." names idle_timeout only through its heading:
+    asked for that option's default, the judge's pick is quoted, cited to the exact span."""
+    question = "What is the default value of idle_timeout?"
+    ans = ask(home, real_embedder, question, verifier_says_yes_else(lambda m: REFUSAL),
+              lambda text: 0.95 if "30 seconds" in text.split("Text:")[-1] else 0.1)
+    assert not ans.refused and "30 seconds" in ans.answer, ans.answer
+    [cit] = ans.citations
+    assert "idle_timeout" in (cit.section or "")
+
+
+def test_an_answer_whose_source_states_what_the_question_rules_out_is_removed(home, real_embedder):
+    """Asked for a package that installs without a compiler, the model answers with the one that
+    needs a compiler: true and cited, and no answer. The judge then quotes the one that does not."""
+    question = "Which package of the relay can I install without a compiler?"
+
+    def reply(messages):
+        n = next(int(m.group(1)) for m in re.finditer(r"^\[(\d+)\] .*?\n<<<\n(.*?)\n>>>",
+                                                      messages[-1]["content"], re.S | re.M)
+                 if "fastrelay" in m.group(2))
+        return f"The fastrelay package needs a C compiler to build [{n}]."
+
+    def p(text):
+        return 0.9 if "purerelay" in text.split("Text:")[-1] else 0.85
+
+    ans = ask(home, real_embedder, question, verifier_says_yes_else(reply), p)
+    assert "purerelay" in ans.answer and "fastrelay" not in ans.answer, ans.answer
+    assert any("rules out" in r.reason for r in ans.removed)
+    kept = ask(home, real_embedder, question, verifier_says_yes_else(reply), p, off="conditions")
+    assert "fastrelay" in kept.answer
+
+
+def test_a_sentence_repeated_under_every_option_is_read_once(home, real_embedder):
+    """Boilerplate repeated word for word under each option takes the model's word budget once."""
+    question = "Can the listen_port setting be changed while the server runs?"
+    seen = []
+
+    def reply(messages):
+        seen.append(messages[-1]["content"])
+        return REFUSAL
+
+    ask(home, real_embedder, question, verifier_says_yes_else(reply), lambda text: 0.1)
+    assert seen[0].count(BOILER) == 1
+    seen.clear()
+    ask(home, real_embedder, question, verifier_says_yes_else(reply), lambda text: 0.1, off="repeats_once")
+    assert seen[0].count(BOILER) > 1
+
+
+def test_every_step_can_be_switched_off():
+    """Each step of rag/answer/steps.py is read somewhere in the code (else switching it off, and
+    so measuring it, would do nothing)."""
+    code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "rag").rglob("*.py"))
+    for step in STEPS:
+        assert re.search(rf"""on\(["']{step}["']\)|["']{step}["'] not in off""", code), step
