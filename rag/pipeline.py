@@ -151,7 +151,7 @@ class Assistant:
                         fresh = [d for d in found if not repeats(d.text, said, query)]
                         # it gave an earlier part's figures: it reads this part's sentences once
                         # more, without those that give only figures the earlier parts gave
-                        # (SciFact s035: asked for a second study's rate, it gave the first
+                        # (asked for a second study's rate, it gave the first
                         # study's again, and the second's, ranked below, was left to the judge)
                         rest = [] if fresh or not found or attempt or not on("part_retry") else [
                             r for r in part_ranked

@@ -542,7 +542,7 @@ def test_of_the_sentences_the_judge_finds_answer_the_one_attributed_to_whom_the_
 
 
 def test_asked_for_a_figure_the_judge_reads_only_sentences_that_state_one(home, real_embedder):
-    """Seen in the SciFact eval (s011): the sentence giving the asked-for death rate ranked eighth of
+    """The sentence giving an asked-for death rate can rank eighth of
     the candidates, below sentences that share the question's words but state no figure; the judge
     read the best five, and a figure question is answered only by a sentence stating one. The
     judge now reads the best candidates that could be chosen."""
@@ -559,7 +559,7 @@ def test_asked_for_a_figure_the_judge_reads_only_sentences_that_state_one(home, 
 
 
 def test_a_written_answer_the_judge_finds_incorrect_for_the_question_is_removed(home, real_embedder):
-    """Seen on SciFact (s043, unanswerable): asked how many nets were distributed, the model wrote
+    """Asked how many nets were distributed (the abstract does not say), the model wrote
     how many were collected, true of its passage and cited, so every check passed. The judge reads
     the question with the written sentence and its cited quote; below CORRECT_THRESHOLD the answer
     is removed and, as for a refusal, the rescue reads the candidates (here none answers: the

@@ -104,7 +104,7 @@ def test_a_part_without_a_supported_answer_is_said_to_be_missing(home, real_embe
 
 
 def test_a_part_answered_with_only_an_earlier_part_s_figures_repeats_it():
-    """Seen on SciFact (s007): "42,276 [1]" for the cases in 2000, then "42,276 in 2000 [1]" for
+    """A part answered with the earlier part's figure: "42,276 [1]" for the cases in 2000, then "42,276 in 2000 [1]" for
     the cases in 2010: a new sentence, the old figure. The question's own years do not count."""
     q = "How many malaria cases did KwaZulu-Natal record in 2000, and how many in 2010?"
     assert repeats("42,276 in 2000.", ["42,276."], q)
@@ -126,7 +126,7 @@ def test_a_part_answered_with_an_earlier_part_s_sentence_is_missing(home, real_e
 
 @pytest.mark.slow
 def test_a_part_answered_with_an_earlier_part_s_figures_is_read_again_without_them(tmp_path, real_embedder):
-    """Seen on SciFact (s035): asked for a second study's rate, the model gave the first study's
+    """Asked for a second study's rate, the model gave the first study's
     again, though the second's was in what it read. The part is then read once more without the
     sentences stating the earlier part's figures, and the answer written from what is left is kept.
     Two invented surveys, so that each part's sources hold both figures."""

@@ -55,7 +55,7 @@ def test_a_claim_copying_a_spaced_thousands_separator_states_one_figure():
 
 
 def test_an_ordinal_written_with_digits_is_a_figure_the_passage_must_state():
-    """Seen in the eval (q035): "the 20th anniversary" passed against "the twenty-fifth
+    """An ordinal written with digits: "the 20th anniversary" passed against "the twenty-fifth
     anniversary": "20th" was not read as a figure at all."""
     passage = "This year marks the twenty-fifth anniversary of the Convention, now ratified by 185 States Parties."
     assert hard_failures("The message marked the 20th anniversary of the Convention.", passage) == [
@@ -107,7 +107,7 @@ def test_ordinals_and_question_figures_are_not_answers():
     assert not misses_figure("What is the annual budget of the Fund?", ["It is $4 million."])
     assert misses_figure("How much was pledged to the Fund?", ["The Fund supports thousands of victims annually."])
     assert not misses_figure("How much was pledged?", ["Two million dollars were pledged."])
-    # seen in the eval (q051): a meeting's number is no count of votes
+    # a meeting's number is no count of votes
     assert misses_figure("How many Member States voted in favour?", ["The 48th Meeting adopted the Declaration."])
 
 

@@ -1,10 +1,9 @@
 """Questions that ask two things: "Which drug was the regimen built on, and between which years
 were its patients enrolled?"
 
-Measured on both eval suites (session 7): asked two things at once, the small model answered one
-of them and stopped, on 5 of the 8 two-part questions of the default suite and 5 of the 9 of the
-SciFact suite, even when both facts were in what it read; a worked two-part example in the
-prompt did not change that. So each part is read and answered on its own (its own best
+Asked two things at once, the small model often answers one of them and stops, even when both
+facts are in what it reads (on the eval suites' two-part questions, about half the time); a
+worked two-part example in the prompt did not change that. So each part is read and answered on its own (its own best
 sentences, the whole question shown for what "its" or "they" refer to), and the verified parts
 make one answer. A part whose answer does not survive verification goes to the judge, as a
 refused answer does: the most probable of that part's own best sentences that answers it is
