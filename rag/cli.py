@@ -50,15 +50,10 @@ def parse_filters(values: tuple[str, ...]) -> SearchFilter:
 
 
 def _collection_name(ctx, param, value):
-    """--collection NAME, checked against the naming rule before anything is opened."""
-    if value is None:
-        return None
-    from rag.names import NameInvalid, check_collection
+    """--collection NAME, checked against the naming rule before anything is opened (a one-line error)."""
+    from rag.names import check_collection
 
-    try:
-        return check_collection(value)
-    except NameInvalid as e:
-        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+    return None if value is None else check_collection(value)
 
 
 collection_option = click.option(

@@ -23,11 +23,14 @@ class NameInvalid(ConfigError):
 
 
 def shown(name) -> str:
-    """A name as messages may show it: quoted, escaped, and cut to 40 characters."""
+    """A name as a one-line message may show it: quoted, cut to 40 characters, bytes that are not
+    UTF-8 (a surrogate-escaped argv) as \\xNN and control characters escaped."""
     text = name if isinstance(name, str) else repr(name)
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates (non-UTF-8 argv)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     cut = text[:40] + ("…" if len(text) > 40 else "")
-    return repr(cut)
+    quote = '"' if "'" in cut else "'"
+    return f"{quote}{cut}{quote}"
 
 
 def valid(name) -> bool:

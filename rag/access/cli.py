@@ -7,19 +7,15 @@ import sys
 
 import click
 
-from rag.names import ANYONE, NameInvalid, check_collection, check_principal
+from rag.names import ANYONE, check_collection, check_principal
 from rag.settings import get_settings
 from rag.types import READ, WRITE
 
 
 def _name(check):
+    """A click callback checking a name before anything is opened; NameInvalid is a one-line error."""
     def callback(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            return check(value)
-        except NameInvalid as e:
-            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+        return None if value is None else check(value)
     return callback
 
 
@@ -74,8 +70,9 @@ def list_cmd(as_json=False):
         return
     width = max(len(r["name"]) for r in rows)
     for r in rows:
+        hint = "" if r["name"] == "default" else f" --collection {r['name']}"
         state = r.get("error") or (f"{r['documents']} documents, {r['chunks']} chunks, version {r['version']}"
-                                   if r["version"] else "empty (rag ingest PATH... --collection " + r["name"] + ")")
+                                   if r["version"] else f"empty (rag ingest PATH...{hint})")
         click.echo(f"{r['name']:<{width}}  {state}")
 
 

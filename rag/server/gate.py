@@ -38,10 +38,14 @@ class Refused(Exception):
         self.status, self.kind, self.headers = status, kind, headers
 
 
+NOT_FOUND = (f"No such collection for this token: it does not exist, or this token may not read it. "
+             f"See yours: GET /collections (choose one with the {COLLECTION_HEADER} header).")
+
+
 def not_found(name: str) -> Refused:
-    """The one response for a collection that does not exist and for one the caller may not read."""
-    return Refused(404, f"No collection {shown(name)} that this token may read. See yours: GET /collections "
-                        f"(choose one with the {COLLECTION_HEADER} header).", "collection_not_found")
+    """The one response for a collection that does not exist and for one the caller may not read:
+    the same bytes whatever the name (the caller knows what it asked for)."""
+    return Refused(404, NOT_FOUND, "collection_not_found")
 
 
 @dataclass(frozen=True)
