@@ -157,13 +157,15 @@ class Settings(BaseSettings):
     # --- HTTP API (rag serve) ---
     api_token: SecretStr | None = Field(
         None,
-        description="Bearer token that `rag serve` requires for writes (upload, remove). "
-        "Unset: write endpoints are refused.",
+        description="The operator's bearer token for `rag serve`: reads and writes (upload, remove) every "
+        "collection. Unset, and no principal granted writing (rag access grant NAME COLLECTION --write): write "
+        "endpoints are refused.",
     )
     api_read_token: SecretStr | None = Field(
         None,
-        description="Bearer token that `rag serve` requires for reads (ask, search, documents, status); "
-        "RAG_API_TOKEN is accepted too. Unset: reads are open.",
+        description="Bearer token that reads (ask, search, documents, status) every collection over `rag serve`; "
+        "RAG_API_TOKEN is accepted too. Unset, and no access configured (rag access): the default collection's "
+        "reads are open, as before collections existed.",
     )
     ui_token: SecretStr | None = Field(
         None,

@@ -163,6 +163,8 @@ class FileAccess:
         return token
 
     def forget_collection(self, collection: str) -> None:
+        if not any(c == collection for p in self.principals().values() for c, _ in p.grants):
+            return  # nothing to forget: the file is not written (nor created)
         with self._editing() as ps:
             for n, p in list(ps.items()):
                 if any(c == collection for c, _ in p.grants):
