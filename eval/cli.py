@@ -136,15 +136,20 @@ def _summary(run: dict, cmp) -> str:
 @click.option("--resume", is_flag=True, help="Reuse the items an interrupted run of the same suite and mode finished.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run (and comparison) as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-item progress.")
-def run_cmd(suite, baseline, repeat, mode, k, only, tag, limit, half, tolerances, out, resume, as_json, quiet):
+@click.option("--collection", metavar="NAME", default=None,
+              help="The collection whose documents answer (default: RAG_COLLECTION, else 'default').")
+def run_cmd(suite, baseline, repeat, mode, k, only, tag, limit, half, tolerances, out, resume, as_json, quiet,
+            collection):
     """Run SUITE (default eval/suites/default.yaml) through the pipeline and score it."""
     from eval.compare import Tolerances, compare, load_run
     from eval.runner import Checkpoint, run_suite, save_run
     from eval.suite import lint_against_corpus, load_suite
     from rag.pipeline import Assistant
+    from rag.cli import collection_settings
     from rag.index.versions import write_atomic
+    from rag.names import check_collection
 
-    settings = get_settings()
+    settings = collection_settings(check_collection(collection) if collection else None)
     tol = Tolerances.load(tolerances)
     suite = load_suite(suite or DEFAULT_SUITE).select(tuple(only), tuple(tag), limit, half)
     for w in suite.warnings:

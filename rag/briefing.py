@@ -110,12 +110,17 @@ def _answer_text(item: Item, escape=lambda s: s) -> str:
     return " ".join(_sentence(escape(t), nums, ok, lambda n: f"[{n}]") for t, nums, ok in item.sentences)
 
 
-def to_markdown(answers: list[Answer], title: str = DEFAULT_TITLE) -> str:
-    """The briefing as Markdown: a section per question, then the numbered references."""
+def _intro(n: int, collection: str | None) -> str:
+    source = f" From the collection “{collection}”." if collection else ""
+    return (f"{n} question{'s' if n != 1 else ''}, {date.today().isoformat()}.{source} "
+            "Every sentence cites the numbered passage that states it; the references quote it.")
+
+
+def to_markdown(answers: list[Answer], title: str = DEFAULT_TITLE, collection: str | None = None) -> str:
+    """The briefing as Markdown: a section per question, then the numbered references. `collection`:
+    the collection the answers were written from, named under the title."""
     items, refs = renumber(answers)
-    out = [f"# {_md(title)}", "",
-           f"_{len(items)} question{'s' if len(items) != 1 else ''}, {date.today().isoformat()}. "
-           "Every sentence cites the numbered passage that states it; the references quote it._", ""]
+    out = [f"# {_md(title)}", "", f"_{_md(_intro(len(items), collection))}_", ""]
     for i, item in enumerate(items, start=1):
         out += [f"## {i}. {_md(item.question)}", "", _answer_text(item, _md), ""]
         if item.notice:
@@ -132,7 +137,7 @@ def to_markdown(answers: list[Answer], title: str = DEFAULT_TITLE) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def to_docx(answers: list[Answer], title: str = DEFAULT_TITLE) -> bytes:
+def to_docx(answers: list[Answer], title: str = DEFAULT_TITLE, collection: str | None = None) -> bytes:
     """The briefing as a Word document (.docx bytes), same content and numbering as Markdown."""
     from docx import Document as DocxDocument
     from docx.shared import Pt, RGBColor
@@ -141,10 +146,7 @@ def to_docx(answers: list[Answer], title: str = DEFAULT_TITLE) -> bytes:
     doc = DocxDocument()
     doc.core_properties.title = title
     doc.add_heading(title, level=0)
-    intro = doc.add_paragraph(
-        f"{len(items)} question{'s' if len(items) != 1 else ''}, {date.today().isoformat()}. "
-        "Every sentence cites the numbered passage that states it; the references quote it."
-    )
+    intro = doc.add_paragraph(_intro(len(items), collection))
     intro.runs[0].italic = True
     for i, item in enumerate(items, start=1):
         doc.add_heading(f"{i}. {item.question}", level=2)

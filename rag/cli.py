@@ -11,6 +11,7 @@ import os
 import sys
 
 import click
+from pydantic import ValidationError
 
 from rag.errors import RagError
 from rag.settings import get_settings
@@ -48,6 +49,27 @@ def parse_filters(values: tuple[str, ...]) -> SearchFilter:
     return SearchFilter(documents=tuple(docs), **kw)
 
 
+def _collection_name(ctx, param, value):
+    """--collection NAME, checked against the naming rule before anything is opened (a one-line error)."""
+    from rag.names import check_collection
+
+    return None if value is None else check_collection(value)
+
+
+collection_option = click.option(
+    "--collection", metavar="NAME", default=None, callback=_collection_name,
+    help="The collection to work on (default: RAG_COLLECTION, else 'default'). List them: rag collections; "
+    "create one: rag collections create NAME.")
+
+
+def collection_settings(collection: str | None = None):
+    """The settings for `collection` (None: RAG_COLLECTION or 'default'), which must exist."""
+    from rag.index.collections import require
+
+    settings = get_settings()
+    return require(settings.for_collection(collection) if collection else settings)
+
+
 filter_option = click.option(
     "--filter", "filters", multiple=True, metavar="KEY=VALUE",
     help="Restrict to documents: doc=NAME (id, path or title words; repeatable), "
@@ -71,6 +93,13 @@ def cli():
       rag serve                     the HTTP API (and an OpenAI-compatible endpoint)
       rag eval                      run the evaluation suite (a CI gate with --baseline)
 
+    \b
+    Collections and access (several corpora in one deployment):
+      rag collections create science            a new, empty collection
+      rag ingest papers/ --collection science   index into it (ask, search, chat, eval take it too)
+      rag access grant alice science --write    alice may read and write it
+      rag access token alice                    her token for the HTTP API and the UI
+
     The data directory is RAG_HOME (default: .rag in the current directory). Every setting
     can be given as an environment variable RAG_<NAME>; see README.md for the list.
     """
@@ -81,7 +110,8 @@ def cli():
 @click.option("--rebuild", is_flag=True, help="Discard the index and re-read every file from scratch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def ingest(paths, rebuild, as_json, quiet):
+@collection_option
+def ingest(paths, rebuild, as_json, quiet, collection):
     """Index files and folders (.txt .md .html .pdf .docx).
 
     Incremental: unchanged files are skipped, changed files replaced, and files that were
@@ -93,10 +123,11 @@ def ingest(paths, rebuild, as_json, quiet):
     Examples:
       rag ingest docs_raw/
       rag ingest report.pdf notes/ --json
+      rag ingest papers/ --collection science
     """
     from rag.ingest import ingest as run_ingest
 
-    settings = get_settings()
+    settings = collection_settings(collection)
     report = run_ingest(list(paths), settings, rebuild=rebuild, progress=False if quiet else None)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
@@ -116,7 +147,8 @@ def ingest(paths, rebuild, as_json, quiet):
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True,
               help="Retriever to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print hits as a JSON list.")
-def search(query, k, filters, mode, as_json):
+@collection_option
+def search(query, k, filters, mode, as_json, collection):
     """Show the passages that best match QUERY (no LLM involved).
 
     \b
@@ -126,7 +158,7 @@ def search(query, k, filters, mode, as_json):
     """
     from rag.index.retrieve import HybridRetriever
 
-    settings = get_settings()
+    settings = collection_settings(collection)
     flt = parse_filters(filters)
     hits = HybridRetriever(settings, mode=mode).search(query, k or settings.k, flt)
     if as_json:
@@ -148,14 +180,18 @@ def search(query, k, filters, mode, as_json):
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--verify", is_flag=True, help="Check every index file against its checksum.")
-def status(as_json, verify):
+@collection_option
+def status(as_json, verify, collection):
     """What is indexed: documents, chunks, index kind, model and settings fingerprint."""
     from rag.status import index_status
 
-    info = index_status(get_settings(), verify=verify)
+    settings = collection_settings(collection)
+    info = index_status(settings, verify=verify)
     if as_json:
-        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        click.echo(json.dumps({**info, "collection": settings.collection}, indent=2, ensure_ascii=False))
         return
+    if settings.collection != "default":
+        click.echo(f"Collection:  {settings.collection}")
     click.echo(f"Index:       {info['path']}")
     click.echo(f"Version:     {info['version']} (built {info['built_at']})")
     click.echo(f"Documents:   {info['documents']}")
@@ -228,7 +264,8 @@ mode_option = click.option("--mode", type=click.Choice(["generate", "quote"]), d
 @click.option("--k", "k", type=click.IntRange(1, 20), default=None, help="Passages given to the model (RAG_K).")
 @filter_option
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object (schema in README).")
-def ask(question, mode, k, filters, as_json):
+@collection_option
+def ask(question, mode, k, filters, as_json, collection):
     """Answer QUESTION from the indexed documents, every sentence cited and checked.
 
     Each sentence is verified against the passage it cites: figures, quoted words and names
@@ -242,10 +279,11 @@ def ask(question, mode, k, filters, as_json):
       rag ask "How many States Parties does the Trafficking in Persons Protocol have?"
       rag ask "What did Sweden do in 1999?" --mode quote
       rag ask "What did the hearing recommend on technology?" --filter doc=hearing --json
+      rag ask "Which enzyme was measured?" --collection science
     """
     from rag.pipeline import Assistant
 
-    settings = get_settings()
+    settings = collection_settings(collection)
     _run(Assistant(settings), question, as_json=as_json, stream=sys.stderr.isatty() and not as_json,
          mode=mode, k=k, flt=parse_filters(filters))
 
@@ -253,7 +291,8 @@ def ask(question, mode, k, filters, as_json):
 @cli.command()
 @mode_option
 @filter_option
-def chat(mode, filters):
+@collection_option
+def chat(mode, filters, collection):
     """A conversation in the terminal; follow-up questions are understood.
 
     Type a question and press Enter. /quote and /generate switch modes, /clear forgets the
@@ -261,7 +300,7 @@ def chat(mode, filters):
     """
     from rag.pipeline import Assistant
 
-    assistant = Assistant(get_settings())
+    assistant = Assistant(collection_settings(collection))
     flt = parse_filters(filters)
     history: list[dict] = []
     click.echo("Ask about the documents. /quit to leave, /clear to start over, /quote or /generate to switch mode.")
@@ -322,11 +361,22 @@ def serve(host, port, log_level):
       POST /ask                    a cited, verified answer (JSON)
       POST /ask/stream             the same as server-sent events (status, token, answer)
       POST /v1/chat/completions    OpenAI-compatible, streaming or not, with citations
+      GET  /collections            the collections the token may read
+      POST /feedback               rate an answer (kept with its collection)
+      POST /export                 answers as a briefing (Markdown or DOCX) naming their collection
 
-    Writes need `Authorization: Bearer $RAG_API_TOKEN` and are refused while it is unset. Reads are
-    open unless RAG_API_READ_TOKEN is set. Uploads are limited to RAG_UPLOAD_MAX_MB and kept in
-    RAG_HOME/uploads/. Answers that the LLM does not finish within RAG_API_ANSWER_TIMEOUT seconds,
-    or that fail, fall back to quoted passages with a notice.
+    Every route but /health works on one collection: the X-Rag-Collection header names it (default:
+    'default'); /v1/chat/completions also takes it in the model name, e.g. "rag:science". A
+    collection the token may not read answers 404, exactly like one that does not exist.
+
+    Tokens: RAG_API_TOKEN reads and writes every collection; RAG_API_READ_TOKEN reads every
+    collection; a principal's token (rag access token NAME) what its grants allow. Without a token
+    only the collections granted to 'anyone' can be read, and, while no access is configured and
+    RAG_API_READ_TOKEN is unset, the default collection (as before collections existed). Writes are
+    refused while no token could write. Every answer is logged to RAG_HOME/audit.jsonl (rag access
+    log). Uploads are limited to RAG_UPLOAD_MAX_MB and kept in the collection's uploads/ folder.
+    Answers that the LLM does not finish within RAG_API_ANSWER_TIMEOUT seconds, or that fail, fall
+    back to quoted passages with a notice.
 
     \b
     Examples:
@@ -334,6 +384,8 @@ def serve(host, port, log_level):
       RAG_API_TOKEN=secret rag serve --port 8080
       curl -s localhost:8000/ask -H 'content-type: application/json' -d '{"question": "..."}'
       curl -s localhost:8000/documents -H "Authorization: Bearer secret" -F file=@report.pdf
+      curl -s localhost:8000/ask -H "Authorization: Bearer $TOKEN" -H "X-Rag-Collection: science" \\
+           -H 'content-type: application/json' -d '{"question": "..."}'
     """
     from rag.server import serve as run_server
 
@@ -384,8 +436,11 @@ def llm_status(as_json):
 
 
 from eval.cli import eval_group  # noqa: E402  (the eval harness is a subcommand group of its own)
+from rag.access.cli import access_group, collections_group  # noqa: E402
 
 cli.add_command(eval_group)
+cli.add_command(collections_group)
+cli.add_command(access_group)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -402,6 +457,13 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
+    except ValidationError as e:  # a RAG_ variable with a value the settings refuse
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        err = e.errors()[0]
+        name = "RAG_" + str(err["loc"][0]).upper() if err.get("loc") else "a RAG_ variable"
+        click.echo(f"error: invalid setting {name}: {err['msg'].removeprefix('Value error, ')}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

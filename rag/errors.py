@@ -32,10 +32,14 @@ class LoadError(RagError):
 
 
 class IndexMissing(RagError):
-    """No index has been built in the data directory yet."""
+    """No index has been built in the data directory (or in the collection) yet."""
 
-    def __init__(self, home: str):
-        super().__init__(f"No index in {home}. Run: rag ingest docs_raw/")
+    def __init__(self, home: str, collection: str | None = None):
+        if collection and collection != "default":
+            super().__init__(f"No index in collection {collection!r} ({home}). "
+                             f"Run: rag ingest PATH... --collection {collection}")
+        else:
+            super().__init__(f"No index in {home}. Run: rag ingest docs_raw/")
 
 
 class IndexCorrupt(RagError):
@@ -60,3 +64,18 @@ class ModelMissing(RagError):
 
 class LLMUnavailable(RagError):
     """The LLM endpoint cannot be reached or did not answer in time."""
+
+
+class CollectionMissing(RagError):
+    """The named collection does not exist (or, over HTTP, the caller may not read it)."""
+
+    def __init__(self, name: str):
+        from rag.names import shown
+
+        self.name = name
+        super().__init__(f"No collection {shown(name)}. Create it with: rag collections create {name} "
+                         "(list them with: rag collections)")
+
+
+class CollectionExists(RagError):
+    """A collection of that name exists already."""

@@ -21,7 +21,9 @@ FILENAME = "feedback.jsonl"
 
 
 def path(settings: Settings) -> Path:
-    return Path(settings.home) / FILENAME
+    """HOME/feedback.jsonl for the default collection; each other collection keeps its own, in
+    HOME/collections/NAME/, so a rating never travels outside its collection."""
+    return Path(settings.collection_home) / FILENAME
 
 
 def entry(answer: Answer, rating: str, comment: str = "") -> dict:

@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.names import DEFAULT_COLLECTION, NameInvalid, check_collection
+
 # Bumped whenever loading, cleaning or chunking changes the text a chunk holds.
 CHUNKER_VERSION = "2"
 
@@ -23,6 +25,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", frozen=True)
 
     home: Path = Field(Path(".rag"), description="Data directory: index, caches and models.")
+    collection: str = Field(
+        DEFAULT_COLLECTION,
+        description="The collection commands work on (`--collection NAME` sets it for one command): each "
+        "collection has its own documents, index versions, uploads and feedback. 'default' is the index in "
+        "HOME/index/; another collection lives in HOME/collections/NAME/ (in the PostgreSQL store: rows under "
+        "its name). Create one with `rag collections create NAME`.")
 
     # --- what shapes the vectors (part of the fingerprint) ---
     embedding_model: Literal["minilm", "minilm-int8"] = Field(
@@ -149,14 +157,22 @@ class Settings(BaseSettings):
     # --- HTTP API (rag serve) ---
     api_token: SecretStr | None = Field(
         None,
-        description="Bearer token that `rag serve` requires for writes (upload, remove). "
-        "Unset: write endpoints are refused.",
+        description="The operator's bearer token for `rag serve`: reads and writes (upload, remove) every "
+        "collection. Unset, and no principal granted writing (rag access grant NAME COLLECTION --write): write "
+        "endpoints are refused.",
     )
     api_read_token: SecretStr | None = Field(
         None,
-        description="Bearer token that `rag serve` requires for reads (ask, search, documents, status); "
-        "RAG_API_TOKEN is accepted too. Unset: reads are open.",
+        description="Bearer token that reads (ask, search, documents, status) every collection over `rag serve`; "
+        "RAG_API_TOKEN is accepted too. Unset, and no access configured (rag access): the default collection's "
+        "reads are open, as before collections existed.",
     )
+    ui_token: SecretStr | None = Field(
+        None,
+        description="The token the web UI acts with (a principal's token from `rag access token NAME`, or "
+        "RAG_API_TOKEN / RAG_API_READ_TOKEN's value): its collection picker offers the collections that token "
+        "may read, and it writes only where it may write. Unset: while no principal is configured the UI may "
+        "use every collection (as before collections had access rules); once one is, it acts as 'anyone'.")
     upload_max_mb: float = Field(20.0, gt=0, description="Largest file `rag serve` accepts as an upload, in MB.")
     api_answer_timeout: float = Field(
         120.0, gt=0,
@@ -199,6 +215,18 @@ class Settings(BaseSettings):
         """Whether an answer-stage step (rag/answer/steps.py) runs: all do unless RAG_ANSWER_OFF names it."""
         return step not in self.answer_off.split(",")
 
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        try:
+            return check_collection(value)
+        except NameInvalid as e:  # pydantic reports ValueErrors
+            raise ValueError(str(e)) from None
+
+    def for_collection(self, name: str) -> "Settings":
+        """These settings, working on collection `name` (checked against the naming rule)."""
+        return self if name == self.collection else self.model_copy(update={"collection": check_collection(name)})
+
     def index_fingerprint(self) -> str:
         """Hash of every setting that changes the stored chunks or vectors."""
         blob = json.dumps(self.shaping(), sort_keys=True).encode()
@@ -214,13 +242,21 @@ class Settings(BaseSettings):
         }
 
     @property
+    def collection_home(self) -> Path:
+        """The folder of this collection's files: HOME itself for 'default' (the layout it always had),
+        HOME/collections/NAME for any other."""
+        if self.collection == DEFAULT_COLLECTION:
+            return self.home
+        return self.home / "collections" / self.collection
+
+    @property
     def index_dir(self) -> Path:
-        return self.home / "index"
+        return self.collection_home / "index"
 
     @property
     def uploads_dir(self) -> Path:
-        """Where uploaded files are kept (the web UI and the HTTP API share it)."""
-        return self.home / "uploads"
+        """Where uploaded files are kept (the web UI and the HTTP API share it), per collection."""
+        return self.collection_home / "uploads"
 
     @property
     def models_dir(self) -> Path:

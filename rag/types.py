@@ -244,3 +244,74 @@ class Answer:
             "evidence": [dict(e) for e in self.evidence],
             "context": [c if isinstance(c, str) else dict(c) for c in self.context],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Answer":
+        """An answer as `to_dict` wrote it (an API client sending back an answer it was given)."""
+        def sentence(d: dict) -> AnswerSentence:
+            return AnswerSentence(text=str(d["text"]), citations=tuple(int(n) for n in d.get("citations", ())),
+                                  supported=bool(d.get("supported", True)), score=float(d.get("score", 0.0)),
+                                  reason=str(d.get("reason", "")))
+
+        return cls(question=str(data["question"]), answer=str(data["answer"]), refused=bool(data.get("refused")),
+                   mode=str(data.get("mode", "quote")), model=data.get("model"),
+                   sentences=tuple(sentence(d) for d in data.get("sentences", ())),
+                   citations=tuple(Citation(**{f.name: c.get(f.name) for f in fields(Citation)})
+                                   for c in data.get("citations", ())),
+                   removed=tuple(sentence(d) for d in data.get("removed", ())),
+                   standalone_question=data.get("standalone_question"), notice=data.get("notice"))
+
+
+READ, WRITE = "read", "write"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Someone the HTTP API and the UI serve: a name, the sha256 of its token (never the token),
+    and its grants as (collection, "read" | "write") pairs; "write" includes reading."""
+
+    name: str
+    token_sha256: str | None = None
+    grants: tuple[tuple[str, str], ...] = ()
+    created_at: str | None = None
+    token_issued_at: str | None = None
+
+    def may(self, collection: str, action: str) -> bool:
+        """Whether a grant allows `action` ("read" or "write") on `collection`."""
+        return any(c == collection and (a == WRITE or a == action) for c, a in self.grants)
+
+    def readable(self) -> list[str]:
+        return sorted({c for c, _ in self.grants})
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "token_sha256": self.token_sha256, "created_at": self.created_at,
+                "token_issued_at": self.token_issued_at, "grants": {c: a for c, a in sorted(self.grants)}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Principal":
+        grants = tuple(sorted((str(c), str(a)) for c, a in (data.get("grants") or {}).items()
+                              if a in (READ, WRITE)))
+        return cls(name=data["name"], token_sha256=data.get("token_sha256"), grants=grants,
+                   created_at=data.get("created_at"), token_issued_at=data.get("token_issued_at"))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One answer the HTTP API gave: who asked, in which collection, a hash of the question (not its
+    text) and the documents the answer cites."""
+
+    time: str  # UTC, ISO 8601 with milliseconds
+    principal: str
+    collection: str
+    route: str
+    question_sha256: str
+    cited: tuple[str, ...] = ()  # document ids, in citation order
+    refused: bool = False
+    mode: str | None = None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "cited": list(self.cited)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AuditEntry":
+        return _from_dict(cls, data)

@@ -264,9 +264,10 @@ def test_hnsw_search_with_filters_matches_exact(db_url, corpus_copy, hash_embedd
     # as it does by itself on a large table
     store.fetch("SELECT 1")
     store._reader().execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
-    store._reader().execute("DROP INDEX rag.chunks_doc; DROP INDEX rag.chunks_live")  # this database only
+    store._reader().execute("DROP INDEX rag.chunks_doc; DROP INDEX rag.chunks_live; "
+                            "DROP INDEX rag.chunks_collection")  # this database only
     plan = "\n".join(r[0] for r in store.fetch(
-        "EXPLAIN SELECT rid FROM rag.chunks WHERE doc_id = 'x' "
+        "EXPLAIN SELECT rid FROM rag.chunks WHERE collection = 'default' AND doc_id = 'x' "
         "ORDER BY embedding <#> (SELECT embedding FROM rag.chunks LIMIT 1) LIMIT 5"))
     assert "chunks_hnsw" in plan, plan
     q = hash_embedder.embed_query(QUESTION)

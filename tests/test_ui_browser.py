@@ -551,3 +551,86 @@ def test_follow_up_answers_what_is_asked_now_with_embedded_llm(page):
     marks = second.locator(".rag-passage mark").all_inner_texts()
     assert any("victim identification" in m for m in marks), marks
     _screenshot(page, "follow_up_generated")
+
+
+# --- collections ---------------------------------------------------------------------------------
+
+ZORBASE = ("The enzyme Zorbase was isolated from Arctic moss in 2011 by a team of 14 researchers in Tromso. "
+           "It breaks down cellulose at four degrees Celsius.")
+
+
+def _science(home: Path, embedder, tmp_path: Path):
+    """A collection 'science' beside the default one in `home`, indexed with the UI's embedding model."""
+    from rag.index.collections import open_catalog
+    from rag.ingest import ingest
+    from rag.settings import Settings
+
+    s = Settings(home=home)
+    open_catalog(s).create("science")
+    src = tmp_path / "science"
+    src.mkdir()
+    (src / "zorbase.txt").write_text(f"Zorbase enzyme\n\n{ZORBASE}\n")
+    ingest([src], s.for_collection("science"), embedder=embedder, progress=False)
+    return s
+
+
+def test_collection_picker_switches_chat_corpus_and_briefing(app, browser, real_embedder, tmp_path):
+    """With a second collection the sidebar offers a picker; the chat answers from the chosen
+    collection only, the Corpus page shows it, the briefing names it, and switching back starts over."""
+    from rag.index.collections import open_catalog
+
+    s = _science(app.home, real_embedder, tmp_path)
+    try:
+        for page in _chat_page(browser, app.url, accept_downloads=True):
+            picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
+            picker.wait_for()
+            picker.click()
+            assert page.get_by_role("option").all_inner_texts() == ["default", "science"]
+            page.get_by_role("option", name="science").click()
+            playwright_api.expect(picker.locator("input")).to_have_value("science")
+            bubble = ask(page, "How many researchers isolated the enzyme Zorbase?")
+            assert "14 researchers" in bubble.locator(".rag-passage mark").first.inner_text()
+            assert "zorbase.txt" in bubble.get_by_test_id("stExpander").first.inner_text()
+            other = ask(page, "In what year did Sweden criminalize the purchase of sexual services?")
+            info = other.get_by_test_id("stAlertContentInfo")  # the default collection's fact is not found here
+            assert info.get_by_test_id("stMarkdownContainer").inner_text().strip() == REFUSAL
+            md = _download(page, ".md").decode("utf-8")
+            assert "From the collection “science”." in md and "zorbase.txt" in md and "GA-76" not in md
+            _screenshot(page, "collection_picker")
+            open_page(page, "Corpus")
+            page.get_by_role("heading", name="Corpus · science").wait_for()
+            page.get_by_text(re.compile(r"^1 documents, \d+ chunks")).wait_for(timeout=SLOW_MS)
+            open_page(page, "Chat")
+            picker.click()
+            page.get_by_role("option", name="default").click()
+            playwright_api.expect(picker.locator("input")).to_have_value("default")
+            page.get_by_text("Ask about the indexed documents").wait_for()  # a new conversation
+            assert page.locator(".rag-answer").count() == 0
+            bubble = ask(page, "In what year did Sweden criminalize the purchase of sexual services?")
+            assert "1999" in bubble.locator(".rag-answer").inner_text()
+    finally:
+        open_catalog(s).delete("science")
+
+
+def test_ui_token_limits_the_collections_it_shows(browser, real_embedder, tmp_path):
+    """RAG_UI_TOKEN: the UI acts as that principal, offers only what it may read (here one
+    collection: no picker) and, reading only, cannot change it."""
+    from rag.access.principals import open_access
+
+    home = tmp_path / "home"
+    s = _science(home, real_embedder, tmp_path)
+    access = open_access(s)
+    access.grant("bob", "science", "read")
+    token = access.issue_token("bob")
+    proc, url = _serve(home, tmp_path / "token-app.log", RAG_MODE="quote", RAG_UI_TOKEN=token)
+    try:
+        for page in _chat_page(browser, url):
+            assert page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").count() == 0
+            bubble = ask(page, "How many researchers isolated the enzyme Zorbase?")
+            assert "14 researchers" in bubble.locator(".rag-passage mark").first.inner_text()
+            open_page(page, "Corpus")
+            page.get_by_text(re.compile(r"^Read only: the UI's principal")).wait_for()
+            assert page.get_by_role("button", name="Add to the index").count() == 0
+            assert not (home / "index").exists()  # the default collection, which bob may not read, was not built
+    finally:
+        _stop(proc)

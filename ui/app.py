@@ -5,6 +5,10 @@ or built with other embedding settings, it indexes docs_raw/ (and earlier upload
 with a progress bar. Then it loads the index and the embedding model once per process and,
 in generated-answer mode, starts the LLM in the background so the first answer is not slowed
 by it. Every error a person can act on is shown as a message with the next step.
+
+With more than one collection the UI may read (its principal's, RAG_UI_TOKEN), the sidebar's
+collection picker chooses the one the chat, the Corpus page and the briefing work on; changing it
+starts a new conversation.
 """
 
 from __future__ import annotations
@@ -70,6 +74,18 @@ def startup(s) -> None:
         state.generator(s).warm_in_background()
 
 
+def picker(s) -> None:
+    """The collection picker, at the top of the sidebar, when the UI may read several collections."""
+    readable, caller, warning = state.access(s)
+    if warning:
+        st.sidebar.warning(warning)
+    state.current(s)  # a valid choice in st.session_state["collection"]
+    if len(readable) > 1:
+        st.sidebar.selectbox("Collection", readable, key="collection", on_change=chat.new_conversation,
+                             help="The documents answers come from, and that the Corpus page shows and changes. "
+                             "Changing it starts a new conversation.")
+
+
 def model_info(s) -> None:
     sb = st.sidebar
     info = state.generator(s).describe()
@@ -90,7 +106,9 @@ def main() -> None:
         st.Page(chat.page, title="Chat", icon=":material/chat:", url_path="chat", default=True),
         st.Page(corpus.page, title="Corpus", icon=":material/library_books:", url_path="corpus"),
     ])
-    startup(s)
+    picker(s)
+    if state.current(s).collection == "default":  # docs_raw/ is the default collection's corpus
+        startup(s.for_collection("default"))
     nav.run()
     model_info(s)
 

@@ -41,7 +41,7 @@ def keep_controls(s: Settings) -> None:
 
 
 def page() -> None:
-    s = state.settings()
+    s = state.current()
     documents = _sidebar(s)
     # A question is queued by the callback, before this run starts: a run stopped by the next
     # rerun (another question, any widget) can never lose it.
@@ -63,7 +63,7 @@ def page() -> None:
             else:
                 answer_view.show(m, s, i, latest=bool(answered) and i == answered[-1],
                                  selectable=selectable and "answer" in m)
-    _briefing(msgs)
+    _briefing(msgs, s)
     if waiting:
         _follow(answerer, version, waiting, len(msgs))
 
@@ -116,6 +116,12 @@ def _mode_changed(s: Settings) -> None:
 
 def _clear() -> None:
     _answerer().clear()
+
+
+def new_conversation() -> None:
+    """Start over (another collection was chosen: its answers must not follow the other's)."""
+    _answerer().clear()
+    st.session_state.pop("f_docs", None)
 
 
 # --- asking ------------------------------------------------------------------------------------
@@ -201,7 +207,7 @@ def _filter() -> SearchFilter:
 # --- briefing export -----------------------------------------------------------------------------
 
 
-def _briefing(msgs: list[dict]) -> None:
+def _briefing(msgs: list[dict], s: Settings) -> None:
     sb = st.sidebar
     sb.subheader("Briefing")
     answered = [m for m in msgs if "answer" in m]
@@ -215,10 +221,14 @@ def _briefing(msgs: list[dict]) -> None:
         sb.caption("Tick “Include in briefing” under the answers to export.")
         return
     answers = [m["answer"] for m in chosen]
+    # the briefing names its collection, unless the UI has only ever had the default one
+    named = s.collection if s.collection != "default" or len(state.access(s)[0]) > 1 else None
     name = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower() or "briefing"
     sb.caption(f"{len(answers)} answer{'s' if len(answers) > 1 else ''}, citations renumbered across the briefing.")
     c1, c2 = sb.columns(2)
-    c1.download_button(".md", to_markdown(answers, title=title), file_name=f"{name}.md", mime="text/markdown",
-                       on_click="ignore", key="dl_md", width="stretch", icon=":material/download:")
-    c2.download_button(".docx", to_docx(answers, title=title), file_name=f"{name}.docx", mime=DOCX_MIME,
+    c1.download_button(".md", to_markdown(answers, title=title, collection=named), file_name=f"{name}.md",
+                       mime="text/markdown", on_click="ignore", key="dl_md", width="stretch",
+                       icon=":material/download:")
+    c2.download_button(".docx", to_docx(answers, title=title, collection=named), file_name=f"{name}.docx",
+                       mime=DOCX_MIME,
                        on_click="ignore", key="dl_docx", width="stretch", icon=":material/download:")

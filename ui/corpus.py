@@ -3,6 +3,9 @@
 Uploads are checked (type, size) before anything is written, saved under HOME/uploads/ with a
 sanitised name, and ingested on their own, so a bad file never touches the rest of the index:
 if it fails to load, the saved file is removed (or the previous version put back).
+
+The page shows and changes the collection chosen in the sidebar; when the UI's principal may only
+read it, the page only shows it.
 """
 
 from __future__ import annotations
@@ -50,11 +53,15 @@ def check_upload(name: str, size: int, s: Settings) -> str | None:
 
 def page() -> None:
     st.set_page_config(layout="wide")  # the table needs the width; the chat reads better centred
-    s = state.settings()
-    st.markdown("#### Corpus")
+    s = state.current()
+    st.markdown("#### Corpus" + ("" if s.collection == "default" else f" · {s.collection}"))
     for kind, text in st.session_state.pop("corpus_flash", []):
         getattr(st, kind)(text)
     _table(s)
+    if not state.may_write(s):
+        st.caption(f"Read only: the UI's principal (RAG_UI_TOKEN) may read the collection “{s.collection}” but not "
+                   f"change it. Grant it: rag access grant NAME {s.collection} --write")
+        return
     st.divider()
     _upload(s)
     st.divider()

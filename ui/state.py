@@ -4,6 +4,10 @@ Heavy objects live in `st.cache_resource`: the embedding model (one per model na
 client (one per settings, built on first use, so the embedded server starts once), and the
 Assistant (one per settings and index version). Anything that changes the index calls
 `index_changed()`, which drops the cached Assistant so the next question loads the new version.
+
+Collections: the UI acts as the principal of RAG_UI_TOKEN (rag/access/policy.py) and offers the
+collections it may read; `current()` is the settings of the one chosen in this browser session
+(its index, uploads and feedback), `may_write()` whether the Corpus page may change it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 import streamlit as st
 from pydantic import ValidationError
 
+from rag.access.policy import Policy, ui_caller
 from rag.errors import LLMUnavailable, RagError
 from rag.ingest import IngestReport, ingest
 from rag.pipeline import Assistant
@@ -44,6 +49,42 @@ def key(s: Settings) -> str:
     return s.model_dump_json()
 
 
+# --- collections ---------------------------------------------------------------------------------
+
+
+def access(s: Settings) -> tuple[list[str], object, str | None]:
+    """The collections the UI may read, who it acts as, and a warning about its token (or None)."""
+    from rag.index.collections import open_catalog
+
+    policy = Policy(s)
+    caller, warning = ui_caller(s, policy)
+    return policy.readable(caller, open_catalog(s).names()), caller, warning
+
+
+def current(base: Settings | None = None) -> Settings:
+    """The settings of the collection chosen in this browser session (the picker), or of the first
+    one the UI may read; stops the page when it may read none."""
+    s = base or settings()
+    readable, _, warning = access(s)
+    if not readable:
+        st.error(((warning + " ") if warning else "") + "The web UI may read no collection. Set RAG_UI_TOKEN to "
+                 "the token of a principal with a grant (rag access grant NAME COLLECTION; rag access token NAME), "
+                 "then restart `rag ui`.")
+        st.stop()
+    chosen = st.session_state.get("collection")
+    if chosen not in readable:
+        chosen = s.collection if s.collection in readable else readable[0]
+        st.session_state["collection"] = chosen
+    return s.for_collection(chosen)
+
+
+def may_write(s: Settings) -> bool:
+    """Whether the UI's principal may change collection `s.collection` (upload, re-index, remove)."""
+    policy = Policy(s)
+    caller, _ = ui_caller(s, policy)
+    return policy.may(caller, s.collection, "write")
+
+
 # --- the corpus on disk ------------------------------------------------------------------------
 
 
@@ -57,13 +98,27 @@ def corpus_dir() -> Path | None:
 
 
 def uploads_dir(s: Settings) -> Path:
-    return Path(s.home) / "uploads"
+    """The collection's uploads folder (HOME/uploads/ for the default collection)."""
+    return s.uploads_dir
 
 
 def corpus_roots(s: Settings) -> list[Path]:
-    """The folders the UI indexes: docs_raw/ and the uploads folder (when they exist)."""
-    roots = [p for p in (corpus_dir(), uploads_dir(s)) if p is not None and p.is_dir()]
-    return roots
+    """The folders the UI indexes: for the default collection docs_raw/ and the uploads folder, for
+    another the folders its documents were indexed from and its uploads folder (when they exist)."""
+    if s.collection == "default":
+        return [p for p in (corpus_dir(), uploads_dir(s)) if p is not None and p.is_dir()]
+    roots: list[Path] = []
+    try:
+        store = open_store(s)
+        version = store.current()
+        files = store.manifest(version).get("files", {}) if version else {}
+    except RagError:
+        files = {}
+    for info in files.values():
+        folder = Path(info["path"]).parent
+        if folder.is_dir() and folder not in roots and folder.resolve() != uploads_dir(s).resolve():
+            roots.append(folder)
+    return roots + ([uploads_dir(s)] if uploads_dir(s).is_dir() else [])
 
 
 def index_state(s: Settings) -> tuple[str, dict | None]:

@@ -67,6 +67,7 @@ class Store(Protocol):
     """Where index versions live, which one is live, and the one writer at a time."""
 
     kind: str  # "directory" or "postgresql"
+    collection: str  # the collection whose versions this store holds (rag/index/collections.py)
     location: str  # a path, or the database URL without its password: for messages
 
     def current(self) -> str | None:

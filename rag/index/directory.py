@@ -90,7 +90,7 @@ class Index:
             from rag.index import open_store
 
             return open_store(settings).load(verify_all=verify_all)
-        version = IndexDir(settings.index_dir).require_current()
+        version = IndexDir(settings.index_dir, settings.collection).require_current()
         return cls.load_version(version, verify_all=verify_all, ef_search=settings.hnsw_ef_search)
 
     @classmethod
@@ -224,7 +224,8 @@ class DirectoryStore:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.dir = IndexDir(settings.index_dir)
+        self.collection = settings.collection
+        self.dir = IndexDir(settings.index_dir, settings.collection)
         self.location = str(settings.index_dir)
         self._verified: tuple | None = None  # (version, file stats) last found intact
 

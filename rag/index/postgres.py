@@ -2,15 +2,25 @@
 
 Tables in schema `settings.store_schema` (default `rag`):
 
-    meta       one row: the live version number, the vector dimension, the table format
-    versions   every kept version's manifest (model, fingerprint, settings, counts, files)
-    documents  one row per document and version range: id, source, title, date, symbol, the Document
-    chunks     one row per chunk and version range: offsets, paragraph, text, the text the lexical
-               side indexes (`body`, with its tsvector `tsv`), and the embedding (pgvector)
-    terms      how many live chunks hold each lexeme (the IDF of the lexical ranking)
-    postings   (lexeme, chunk row, its document, term frequency) for every chunk row: the lexical side's inverted
-               list, so a query reads only its own terms' rows (format 2; a format-1 database is
-               filled in from the chunks' tsvectors the first time a writer opens it)
+    meta         one row: the last version number given out, the vector dimension, the table format
+    collections  one row per collection: its name and live version (format 3)
+    versions     every kept version's manifest (model, fingerprint, settings, counts, files) and collection
+    documents    one row per document and version range: collection, id, source, title, date, symbol,
+                 the Document
+    chunks       one row per chunk and version range: collection, offsets, paragraph, text, the text the
+                 lexical side indexes (`body`, with its tsvector `tsv`), and the embedding (pgvector)
+    terms        per collection, how many live chunks hold each lexeme (the IDF of the lexical ranking)
+    postings     (lexeme, chunk row, its document, term frequency) for every chunk row: the lexical side's
+                 inverted list, so a query reads only its own terms' rows (format 2; a format-1 database is
+                 filled in from the chunks' tsvectors the first time a writer opens it)
+
+Collections (format 3): every documents, chunks, versions and terms row belongs to one, and every
+read names it inside its SQL (`collection = %(c)s`), so a search, a chunk fetched by row id or a
+document list of one collection can never return another's rows, and one collection's term
+statistics never weigh on another's scores. Version numbers are given out across collections
+(`meta.current` is the last one), so rows a collection adds later are never visible to a version
+of another. A format-2 database is read as the collection 'default' until a writer opens it,
+which adds the collection columns in one transaction and says so; nothing is re-read or re-embedded.
 
 Rows are versioned like MVCC: a row is part of version V when `added_in <= V` and it was not
 removed by V (`removed_in IS NULL OR removed_in > V`). An ingest writes version V+1 in ONE
@@ -31,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import struct
 import threading
@@ -46,10 +57,14 @@ from rag.index.lexical import _WORD, _stopwords, tokenize
 from rag.settings import Settings
 from rag.types import Chunk, Document, SearchFilter
 
-FORMAT = 2  # 2: the postings table
+FORMAT = 3  # 2: the postings table; 3: collections
 _BM25_K1, _BM25_B = 1.2, 0.75  # the same constants as the directory store's bm25s
 _BULK_ROWS = 5_000  # a first build of at least this many chunks builds the HNSW graph after loading
 _CHUNK_CACHE = 20_000
+_DEFAULT = "default"
+_connections: dict[str, threading.local] = {}  # per read URL: each thread's connection, shared by collections
+_connections_lock = threading.Lock()
+log = logging.getLogger("rag.index")
 
 
 class StoreUnavailable(RagError):
@@ -96,7 +111,9 @@ class PostgresStore:
         self.read_url = _plain(settings.store_read_url) or self.url
         self.schema = settings.store_schema
         self.location = redact(self.url) + (f" (schema {self.schema})" if self.schema != "rag" else "")
-        self._local = threading.local()
+        self.collection = settings.collection
+        with _connections_lock:
+            self._local = _connections.setdefault(self.read_url, threading.local())
         self._writer = None  # the connection holding the writer lock, during an ingest
         self._iterative: bool | None = None  # pgvector >= 0.8 on the read server: iterative index scans
 
@@ -168,21 +185,42 @@ class PostgresStore:
 
     # --- versions ---
     def current(self) -> str | None:
+        """The live version of this store's collection (a format-2 database holds 'default' only)."""
         try:
-            rows = self.fetch(f"SELECT current FROM {self._t('meta')}")
-        except IndexMissing:
-            return None
+            rows = self.fetch(f"SELECT current FROM {self._t('collections')} WHERE name = %s", (self.collection,))
+        except IndexMissing:  # no collections table: a format-2 database, or none at all
+            if self.collection != _DEFAULT:
+                return None
+            try:
+                rows = self.fetch(f"SELECT current FROM {self._t('meta')}")
+            except IndexMissing:
+                return None
         return _name(rows[0][0]) if rows and rows[0][0] else None
 
     def require_current(self) -> str:
         name = self.current()
         if name is None:
-            raise IndexMissing(self.location)
+            raise IndexMissing(self.location, self.collection)
         return name
+
+    def scoped(self) -> bool:
+        """Whether the database has collection columns (format 3), read afresh: a writer may have
+        just upgraded it."""
+        try:
+            rows = self.fetch(f"SELECT format FROM {self._t('meta')}")
+        except IndexMissing:
+            return True
+        return bool(rows) and rows[0][0] >= 3
 
     def manifest(self, version: str | None = None) -> dict:
         number = _number(version or self.require_current())
-        rows = self.fetch(f"SELECT manifest FROM {self._t('versions')} WHERE version = %s", (number,))
+        if self.scoped():
+            rows = self.fetch(f"SELECT manifest FROM {self._t('versions')} WHERE version = %s AND collection = %s",
+                              (number, self.collection))
+        elif self.collection == _DEFAULT:
+            rows = self.fetch(f"SELECT manifest FROM {self._t('versions')} WHERE version = %s", (number,))
+        else:
+            rows = []
         row = rows[0] if rows else None
         if row is None:
             raise IndexCorrupt(f"{self.location} version {version}", "its manifest row is missing")
@@ -199,13 +237,14 @@ class PostgresStore:
                 f"The index at {self.location} was built with other settings ({', '.join(diffs) or 'fingerprint'}). "
                 "Rebuild it with these settings: rag ingest --rebuild PATH... (or set them back).")
         v = _number(name)
+        fmt = self.fetch(f"SELECT format FROM {self._t('meta')}")[0][0]
+        where = _visible() + (" AND collection = %(c)s" if fmt >= 3 else "")
         documents = {}
-        for (data,) in self.fetch(f"SELECT data FROM {self._t('documents')} WHERE {_visible()} ORDER BY source, id",
-                                  {"v": v}):
+        for (data,) in self.fetch(f"SELECT data FROM {self._t('documents')} WHERE {where} ORDER BY source, id",
+                                  {"v": v, "c": self.collection}):
             d = Document.from_dict(data)
             documents[d.id] = d
-        postings = self.fetch(f"SELECT format FROM {self._t('meta')}")[0][0] >= 2
-        index = PgIndex(self, name, manifest, documents, postings=postings)
+        index = PgIndex(self, name, manifest, documents, postings=fmt >= 2, scoped=fmt >= 3)
         if verify_all:
             self.check(name)
         return index
@@ -214,8 +253,10 @@ class PostgresStore:
         """The version's visible rows match its manifest's counts."""
         manifest = self.manifest(version)
         v = _number(version)
-        docs, chunks = self.fetch(f"SELECT (SELECT count(*) FROM {self._t('documents')} WHERE {_visible()}),"
-                                  f" (SELECT count(*) FROM {self._t('chunks')} WHERE {_visible()})", {"v": v})[0]
+        where = _visible() + (" AND collection = %(c)s" if self.scoped() else "")
+        docs, chunks = self.fetch(f"SELECT (SELECT count(*) FROM {self._t('documents')} WHERE {where}),"
+                                  f" (SELECT count(*) FROM {self._t('chunks')} WHERE {where})",
+                                  {"v": v, "c": self.collection})[0]
         want = manifest.get("counts", {})
         if (docs, chunks) != (want.get("documents"), want.get("chunks")):
             raise IndexCorrupt(f"{self.location} version {version}",
@@ -230,12 +271,13 @@ class PostgresStore:
         try:
             deadline = time.monotonic() + wait
             while True:
-                got = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"rag-writer:{self.schema}",)).fetchone()[0]
+                got = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self._lock_key(),)).fetchone()[0]
                 if got:
                     break
                 if time.monotonic() >= deadline:
-                    raise IndexBusy(f"Another ingest is writing the index at {self.location}. Wait for it to "
-                                    "finish, then run the command again.")
+                    where = "" if self.collection == _DEFAULT else f" (collection {self.collection!r})"
+                    raise IndexBusy(f"Another ingest is writing the index at {self.location}{where}. Wait for it "
+                                    "to finish, then run the command again.")
                 time.sleep(0.2)
             self._upgrade(conn)
             self._writer = conn
@@ -243,6 +285,12 @@ class PostgresStore:
         finally:
             self._writer = None
             conn.close()
+
+    def _lock_key(self) -> str:
+        """The writer's advisory lock: one writer per collection (commits of several collections are
+        serialised by the `meta` row they all update)."""
+        base = f"rag-writer:{self.schema}"
+        return base if self.collection == _DEFAULT else f"{base}:{self.collection}"
 
     def _ensure_schema(self, conn, dim: int) -> None:
         psycopg = _psycopg()
@@ -260,6 +308,7 @@ class PostgresStore:
                     f"The database at {self.location} lacks the vector extension, and this user may not create it. "
                     "Ask its administrator to run: CREATE EXTENSION vector; then run the command again.") from None
         s = self.schema
+        self._upgrade(conn)
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"rag-schema:{s}",))
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
@@ -268,40 +317,101 @@ class PostgresStore:
                     one boolean PRIMARY KEY DEFAULT true CHECK (one),
                     format int NOT NULL, current bigint, dimension int NOT NULL);
                 CREATE TABLE IF NOT EXISTS {s}.versions (
-                    version bigint PRIMARY KEY, manifest jsonb NOT NULL, created_at timestamptz DEFAULT now());
+                    version bigint PRIMARY KEY, manifest jsonb NOT NULL, created_at timestamptz DEFAULT now(),
+                    collection text NOT NULL);
                 CREATE TABLE IF NOT EXISTS {s}.documents (
                     id text NOT NULL, added_in bigint NOT NULL, removed_in bigint,
                     source text NOT NULL, title text, date text, symbol text, data jsonb NOT NULL,
+                    collection text NOT NULL,
                     PRIMARY KEY (id, added_in));
-                CREATE TABLE IF NOT EXISTS {s}.terms (term text PRIMARY KEY, ndoc bigint NOT NULL);
-            """ + _postings_ddl(s))
+                CREATE INDEX IF NOT EXISTS documents_collection ON {s}.documents (collection, removed_in);
+                CREATE TABLE IF NOT EXISTS {s}.terms (
+                    collection text NOT NULL, term text NOT NULL, ndoc bigint NOT NULL,
+                    PRIMARY KEY (collection, term));
+            """ + _postings_ddl(s) + _collections_ddl(s))
             conn.execute(f"INSERT INTO {s}.meta (format, current, dimension) VALUES (%s, NULL, %s) "
                          "ON CONFLICT (one) DO NOTHING", (FORMAT, dim))
             conn.execute(self._chunks_ddl(dim, if_not_exists=True))
-        self._upgrade(conn)
 
-    def _upgrade(self, conn) -> None:
+    def ensure_collections(self, conn) -> None:
+        """The collections table (with 'default'), on a database of any age: a format-2 one is upgraded
+        first. Needs no vector dimension, so collections can be created before anything is indexed."""
+        s = self.schema
+        self._upgrade(conn)
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"rag-schema:{s}",))
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+            conn.execute(_collections_ddl(s))
+
+    def _upgrade(self, conn) -> list[str]:
         """Bring a database written by an earlier format up to this one, in one transaction (readers
-        keep reading it the old way until it commits). Format 1 had no postings table: it is filled
-        from every chunk row's tsvector, all kept versions."""
+        keep reading it the old way until it commits). Returns what was done, as sentences (also logged).
+
+        Format 1 had no postings table: it is filled from every chunk row's tsvector, all kept
+        versions. Format 2 had no collections: its rows become the collection 'default', whose live
+        version is republished under a new number, so that every reader loads it again and from then
+        on names the collection in its queries."""
         s = self.schema
         if conn.execute("SELECT to_regclass(%s)", (f"{s}.meta",)).fetchone()[0] is None:
-            return  # a new database: _ensure_schema creates it at this format
+            return []  # a new database: _ensure_schema creates it at this format
+        done: list[str] = []
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"rag-schema:{s}",))
             row = conn.execute(f"SELECT format FROM {s}.meta").fetchone()
             if row is None or row[0] >= FORMAT:
-                return
-            conn.execute(_postings_ddl(s))
-            conn.execute(f"INSERT INTO {s}.postings (term, rid, doc_id, tf) {_postings_of(s, 'true')} ON CONFLICT DO NOTHING")
-            conn.execute(f"DROP INDEX IF EXISTS {s}.chunks_tsv")  # format 1's full-text index: postings replace it
+                return []
+            if row[0] < 2:
+                conn.execute(_postings_ddl(s))
+                conn.execute(f"INSERT INTO {s}.postings (term, rid, doc_id, tf) {_postings_of(s, 'true')} "
+                             "ON CONFLICT DO NOTHING")
+                conn.execute(f"DROP INDEX IF EXISTS {s}.chunks_tsv")  # format 1's full-text index: postings replace it
+                done.append("filled in the lexical postings from the chunks' tsvectors")
+            if row[0] < 3:
+                done.append(self._add_collections(conn))
             conn.execute(f"UPDATE {s}.meta SET format = %s", (FORMAT,))
+        done = [f"Upgraded the index database at {self.location} to format {FORMAT}: " + "; ".join(done) + "."]
+        for line in done:
+            log.warning(line)
+        return done
+
+    def _add_collections(self, conn) -> str:
+        """Format 2 -> 3, inside _upgrade's transaction: every row becomes the collection 'default'."""
+        s = self.schema
+        for table in ("documents", "chunks", "versions", "terms"):
+            # a constant default is stored once in the catalogue (no table rewrite); dropped afterwards,
+            # so that a row can never again be written without naming its collection
+            conn.execute(f"ALTER TABLE {s}.{table} ADD COLUMN IF NOT EXISTS collection text NOT NULL "
+                         f"DEFAULT '{_DEFAULT}'")
+            conn.execute(f"ALTER TABLE {s}.{table} ALTER COLUMN collection DROP DEFAULT")
+        conn.execute(f"ALTER TABLE {s}.terms DROP CONSTRAINT IF EXISTS terms_pkey, ADD PRIMARY KEY (collection, term)")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS documents_collection ON {s}.documents (collection, removed_in)")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS chunks_collection ON {s}.chunks (collection, removed_in)")
+        conn.execute(_collections_ddl(s))
+        cur = conn.execute(f"SELECT current FROM {s}.meta").fetchone()[0]
+        if cur is None:
+            return f"its (empty) index is now the collection {_DEFAULT!r}"
+        # the live version again under a new number: readers see the number change and reload
+        last = conn.execute(f"SELECT coalesce(max(version), 0) FROM {s}.versions").fetchone()[0]
+        v = max(int(cur), int(last)) + 1
+        manifest = conn.execute(f"SELECT manifest FROM {s}.versions WHERE version = %s", (cur,)).fetchone()[0]
+        manifest = {**manifest, "version": _name(v), "collection": _DEFAULT, "republished_from": _name(cur)}
+        from psycopg.types.json import Jsonb
+
+        # the rows visible in version `cur` are those visible in `v`: no row was added or removed after `cur`
+        conn.execute(f"INSERT INTO {s}.versions (version, manifest, collection) VALUES (%s, %s, %s)",
+                     (v, Jsonb(manifest), _DEFAULT))
+        conn.execute(f"UPDATE {s}.meta SET current = %s", (v,))
+        conn.execute(f"UPDATE {s}.collections SET current = %s WHERE name = %s", (v, _DEFAULT))
+        docs = manifest.get("counts", {}).get("documents", "?")
+        return (f"its index is now the collection {_DEFAULT!r} ({docs} documents; live version {_name(cur)} "
+                f"republished as {_name(v)}); no document was re-read or re-embedded")
 
     def _chunks_ddl(self, dim: int, if_not_exists: bool) -> str:
         s, ine = self.schema, "IF NOT EXISTS " if if_not_exists else ""
         return f"""
             CREATE TABLE {ine}{s}.chunks (
                 rid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                collection text NOT NULL,
                 chunk_id text NOT NULL, doc_id text NOT NULL, source text NOT NULL,
                 added_in bigint NOT NULL, removed_in bigint,
                 start_off int NOT NULL, end_off int NOT NULL, ordinal int NOT NULL,
@@ -311,6 +421,7 @@ class PostgresStore:
                 embedding vector({int(dim)}) NOT NULL);
             CREATE INDEX {ine}chunks_doc ON {s}.chunks (doc_id);
             CREATE INDEX {ine}chunks_live ON {s}.chunks (removed_in);
+            CREATE INDEX {ine}chunks_collection ON {s}.chunks (collection, removed_in);
             CREATE INDEX {ine}chunks_hnsw ON {s}.chunks USING hnsw (embedding vector_ip_ops)
                 WITH (m = {int(self.settings.hnsw_m)}, ef_construction = {int(self.settings.hnsw_ef_construction)});
         """
@@ -329,12 +440,25 @@ class PostgresStore:
                 (base.manifest["dimension"] if base is not None else 384))
             self._ensure_schema(conn, dim)
             s = self.schema
+            c = self.collection
             with conn.transaction():
                 cur_v, table_dim = conn.execute(f"SELECT current, dimension FROM {s}.meta FOR UPDATE").fetchone()
+                if conn.execute(f"SELECT 1 FROM {s}.collections WHERE name = %s", (c,)).fetchone() is None:
+                    from rag.errors import CollectionMissing
+
+                    raise CollectionMissing(c)
                 if table_dim != dim:
                     if change.keep:
                         raise IndexStale(f"The index at {self.location} holds {table_dim}-dimensional vectors, "
                                          f"these are {dim}. Run: rag ingest --rebuild PATH...")
+                    others = [r[0] for r in conn.execute(
+                        f"SELECT DISTINCT collection FROM {s}.documents WHERE removed_in IS NULL AND collection <> %s",
+                        (c,)).fetchall()]
+                    if others:
+                        raise IndexStale(f"The database at {self.location} holds {table_dim}-dimensional vectors for "
+                                         f"the collections {', '.join(sorted(others))}, and these are {dim}: all "
+                                         "collections of one database share one embedding model. Use the same "
+                                         "RAG_EMBEDDING_MODEL, or another RAG_STORE_SCHEMA for this collection.")
                     # another embedding size: new tables, in this same transaction (readers wait for it)
                     conn.execute(f"DROP TABLE {s}.chunks")
                     conn.execute(f"TRUNCATE {s}.documents, {s}.terms, {s}.postings")
@@ -343,17 +467,18 @@ class PostgresStore:
                 last = conn.execute(f"SELECT coalesce(max(version), 0) FROM {s}.versions").fetchone()[0]
                 v = max(int(cur_v or 0), int(last)) + 1
                 keep = sorted(change.keep)
-                conn.execute(f"UPDATE {s}.documents SET removed_in = %s WHERE removed_in IS NULL AND NOT (id = ANY(%s))",
-                             (v, keep))
-                conn.execute(f"UPDATE {s}.chunks SET removed_in = %s WHERE removed_in IS NULL AND NOT (doc_id = ANY(%s))",
-                             (v, keep))
+                conn.execute(f"UPDATE {s}.documents SET removed_in = %s WHERE collection = %s AND removed_in IS NULL "
+                             "AND NOT (id = ANY(%s))", (v, c, keep))
+                conn.execute(f"UPDATE {s}.chunks SET removed_in = %s WHERE collection = %s AND removed_in IS NULL "
+                             "AND NOT (doc_id = ANY(%s))", (v, c, keep))
                 from psycopg.types.json import Jsonb
 
                 with conn.cursor() as cur:
                     cur.executemany(
-                        f"INSERT INTO {s}.documents (id, added_in, source, title, date, symbol, data) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                        [(d.id, v, d.source, d.title, d.date, d.symbol, Jsonb(d.to_dict())) for d in change.documents])
+                        f"INSERT INTO {s}.documents (collection, id, added_in, source, title, date, symbol, data) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        [(c, d.id, v, d.source, d.title, d.date, d.symbol, Jsonb(d.to_dict()))
+                         for d in change.documents])
                 live = conn.execute(f"SELECT count(*) FROM {s}.chunks WHERE removed_in IS NULL").fetchone()[0]
                 bulk = live == 0 and len(change.chunks) >= _BULK_ROWS
                 if bulk:  # pgvector builds a graph far faster from a full table than row by row
@@ -367,15 +492,19 @@ class PostgresStore:
                                  f"ef_construction = {int(self.settings.hnsw_ef_construction)})")
                 conn.execute(f"INSERT INTO {s}.postings (term, rid, doc_id, tf) {_postings_of(s, f'c.added_in = {v}')}")
                 # lexeme document frequencies of the live version (the lexical side's IDF)
-                conn.execute(f"INSERT INTO {s}.terms (term, ndoc) SELECT word, ndoc FROM "
+                # (version numbers are given out across collections: rows added or removed in v are this one's)
+                conn.execute(f"INSERT INTO {s}.terms (collection, term, ndoc) SELECT %s, word, ndoc FROM "
                              f"ts_stat('SELECT tsv FROM {s}.chunks WHERE added_in = {v}') "
-                             "ON CONFLICT (term) DO UPDATE SET ndoc = terms.ndoc + excluded.ndoc")
+                             "ON CONFLICT (collection, term) DO UPDATE SET ndoc = terms.ndoc + excluded.ndoc", (c,))
                 conn.execute(f"UPDATE {s}.terms t SET ndoc = t.ndoc - r.ndoc FROM "
-                             f"ts_stat('SELECT tsv FROM {s}.chunks WHERE removed_in = {v}') r WHERE t.term = r.word")
-                conn.execute(f"DELETE FROM {s}.terms WHERE ndoc <= 0")
+                             f"ts_stat('SELECT tsv FROM {s}.chunks WHERE removed_in = {v}') r "
+                             "WHERE t.collection = %s AND t.term = r.word", (c,))
+                conn.execute(f"DELETE FROM {s}.terms WHERE collection = %s AND ndoc <= 0", (c,))
                 n_chunks, avg_len = conn.execute(
-                    f"SELECT count(*), coalesce(avg(nterms), 0) FROM {s}.chunks WHERE removed_in IS NULL").fetchone()
-                n_docs = conn.execute(f"SELECT count(*) FROM {s}.documents WHERE removed_in IS NULL").fetchone()[0]
+                    f"SELECT count(*), coalesce(avg(nterms), 0) FROM {s}.chunks WHERE collection = %s "
+                    "AND removed_in IS NULL", (c,)).fetchone()
+                n_docs = conn.execute(f"SELECT count(*) FROM {s}.documents WHERE collection = %s AND removed_in IS NULL",
+                                      (c,)).fetchone()[0]
                 server = conn.execute("SELECT current_setting('server_version'), "
                                       "(SELECT extversion FROM pg_extension WHERE extname = 'vector')").fetchone()
                 manifest = {
@@ -384,6 +513,7 @@ class PostgresStore:
                     "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                     "store": "postgresql",
                     "location": self.location,
+                    "collection": c,
                     "model": change.model,
                     "dimension": dim,
                     "fingerprint": settings.index_fingerprint(),
@@ -396,8 +526,10 @@ class PostgresStore:
                                  "psycopg": psycopg.__version__},
                     "files": change.files,
                 }
-                conn.execute(f"INSERT INTO {s}.versions (version, manifest) VALUES (%s, %s)", (v, Jsonb(manifest)))
-                conn.execute(f"UPDATE {s}.meta SET current = %s", (v,))
+                conn.execute(f"INSERT INTO {s}.versions (version, manifest, collection) VALUES (%s, %s, %s)",
+                             (v, Jsonb(manifest), c))
+                conn.execute(f"UPDATE {s}.meta SET current = %s", (v,))  # the last number given out
+                conn.execute(f"UPDATE {s}.collections SET current = %s WHERE name = %s", (v, c))
             self._collect_garbage(conn, v)
             return _name(v)
         finally:
@@ -407,7 +539,7 @@ class PostgresStore:
     def _copy_chunks(self, conn, v: int, change: Change) -> None:
         """Binary COPY of the new chunks (pgvector's binary form: int16 dim, int16 0, float4 big-endian)."""
         s = self.schema
-        cols = ("chunk_id, doc_id, source, added_in, start_off, end_off, ordinal, section, paragraph, "
+        cols = ("collection, chunk_id, doc_id, source, added_in, start_off, end_off, ordinal, section, paragraph, "
                 "paragraph_end, text, body, nterms, embedding")
         vecs = np.ascontiguousarray(change.vectors, dtype=">f4")
         dim = vecs.shape[1] if vecs.ndim == 2 else 0
@@ -416,8 +548,8 @@ class PostgresStore:
             cp.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0))
             buf = bytearray()
             for i, (c, body) in enumerate(zip(change.chunks, change.texts)):
-                buf += struct.pack(">h", 14)
-                for text in (c.id, c.doc_id, c.source):
+                buf += struct.pack(">h", 15)
+                for text in (self.collection, c.id, c.doc_id, c.source):
                     _text(buf, text)
                 buf += struct.pack(">iq", 8, v)
                 for n in (c.start, c.end, c.ordinal):
@@ -437,15 +569,44 @@ class PostgresStore:
             cp.write(bytes(buf))
 
     def _collect_garbage(self, conn, v: int) -> None:
-        """Delete rows and manifests that no kept version (the last keep_versions) can see."""
-        oldest = v - self.settings.keep_versions + 1
-        s = self.schema
+        """Delete this collection's rows and manifests that none of its kept versions (its last
+        keep_versions) can see."""
+        s, c = self.schema, self.collection
+        row = conn.execute(f"SELECT version FROM {s}.versions WHERE collection = %s ORDER BY version DESC "
+                           "OFFSET %s LIMIT 1", (c, self.settings.keep_versions - 1)).fetchone()
+        if row is None:
+            return
+        oldest = int(row[0])
         with conn.transaction():
             conn.execute(f"DELETE FROM {s}.postings p USING {s}.chunks c WHERE p.rid = c.rid AND p.doc_id = c.doc_id "
-                         "AND c.removed_in IS NOT NULL AND c.removed_in <= %s", (oldest,))
-            conn.execute(f"DELETE FROM {s}.chunks WHERE removed_in IS NOT NULL AND removed_in <= %s", (oldest,))
-            conn.execute(f"DELETE FROM {s}.documents WHERE removed_in IS NOT NULL AND removed_in <= %s", (oldest,))
-            conn.execute(f"DELETE FROM {s}.versions WHERE version < %s", (oldest,))
+                         "AND c.collection = %s AND c.removed_in IS NOT NULL AND c.removed_in <= %s", (c, oldest))
+            conn.execute(f"DELETE FROM {s}.chunks WHERE collection = %s AND removed_in IS NOT NULL AND removed_in <= %s",
+                         (c, oldest))
+            conn.execute(f"DELETE FROM {s}.documents WHERE collection = %s AND removed_in IS NOT NULL "
+                         "AND removed_in <= %s", (c, oldest))
+            conn.execute(f"DELETE FROM {s}.versions WHERE collection = %s AND version < %s", (c, oldest))
+
+    def drop_collection(self, conn) -> dict:
+        """Delete every row of this collection, in one transaction; the counts of what went."""
+        s, c = self.schema, self.collection
+        with conn.transaction():
+            counts = {}
+            if conn.execute("SELECT to_regclass(%s)", (f"{s}.chunks",)).fetchone()[0] is not None:
+                counts["documents"] = conn.execute(f"SELECT count(*) FROM {s}.documents WHERE collection = %s "
+                                                   "AND removed_in IS NULL", (c,)).fetchone()[0]
+                conn.execute(f"DELETE FROM {s}.postings p USING {s}.chunks c WHERE p.rid = c.rid "
+                             "AND p.doc_id = c.doc_id AND c.collection = %s", (c,))
+                for table in ("chunks", "documents", "terms", "versions"):
+                    conn.execute(f"DELETE FROM {s}.{table} WHERE collection = %s", (c,))
+            conn.execute(f"DELETE FROM {s}.collections WHERE name = %s", (c,))
+        return counts
+
+
+def _collections_ddl(s: str) -> str:
+    return f"""
+        CREATE TABLE IF NOT EXISTS {s}.collections (
+            name text PRIMARY KEY, current bigint, created_at timestamptz NOT NULL DEFAULT now());
+        INSERT INTO {s}.collections (name) VALUES ('{_DEFAULT}') ON CONFLICT (name) DO NOTHING;"""
 
 
 def _postings_ddl(s: str) -> str:
@@ -517,8 +678,8 @@ class _Chunks(Sequence):
 
     def __iter__(self) -> Iterator[Chunk]:
         ix = self._index
-        rows = ix.store.fetch(f"SELECT {_CHUNK_COLS} FROM {ix.store._t('chunks')} WHERE {_visible()} ORDER BY rid",
-                              {"v": ix.number})
+        where, params = ix._where(None)
+        rows = ix.store.fetch(f"SELECT {_CHUNK_COLS} FROM {ix.store._t('chunks')} WHERE {where} ORDER BY rid", params)
         return iter([_chunk(r) for r in rows])
 
 
@@ -526,8 +687,10 @@ class PgIndex:
     """One version of the PostgreSQL index: documents in memory, chunks and vectors in the database."""
 
     def __init__(self, store: PostgresStore, version: str, manifest: dict, documents: dict[str, Document],
-                 postings: bool = True):
+                 postings: bool = True, scoped: bool = True):
         self.store = store
+        self.collection = store.collection
+        self.scoped = scoped  # False on a format-2 database (no collection columns: all its rows are 'default')
         self.version = version
         self.number = _number(version)
         self.manifest = manifest
@@ -551,8 +714,9 @@ class PgIndex:
         return sorted(d for d, doc in self.documents.items() if flt.admits(doc))
 
     def _where(self, mask) -> tuple[str, dict]:
-        params = {"v": self.number}
-        where = _visible()
+        """The rows of this version of this collection (within `mask`): every read's WHERE clause."""
+        params = {"v": self.number, "c": self.collection}
+        where = _visible() + (" AND collection = %(c)s" if self.scoped else "")
         if mask is not None:
             where += " AND doc_id = ANY(%(docs)s)"
             params["docs"] = list(mask)
@@ -584,7 +748,7 @@ class PgIndex:
             return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
         where, params = self._where(mask)
         where = where.replace("added_in", "c.added_in").replace("removed_in", "c.removed_in").replace(
-            "doc_id", "c.doc_id")
+            "doc_id", "c.doc_id").replace("collection =", "c.collection =")
         n = max(1, int(self.manifest["counts"]["chunks"]))
         avgdl = float(self.manifest.get("lexical", {}).get("avg_terms") or 1.0)
         params |= {"tsq": " | ".join(words), "words": " ".join(words), "n": n, "avgdl": avgdl, "k": int(k),
@@ -608,7 +772,7 @@ class PgIndex:
             WITH q AS (
                 SELECT t.term, ln(1 + (%(n)s - t.ndoc + 0.5) / (t.ndoc + 0.5)) AS idf
                 FROM {s}.terms t
-                WHERE t.term = ANY(tsvector_to_array(to_tsvector('english', %(words)s)))),{matches}
+                WHERE {"t.collection = %(c)s AND " if self.scoped else ""}t.term = ANY(tsvector_to_array(to_tsvector('english', %(words)s)))),{matches}
             SELECT m.rid, sum(m.idf * m.tf * (%(k1)s + 1)
                               / (m.tf + %(k1)s * (1 - %(b)s + %(b)s * m.nterms / %(avgdl)s))) AS score
             FROM m
@@ -624,8 +788,10 @@ class PgIndex:
             out = {r: self._cache[r] for r in want if r in self._cache}
         missing = [r for r in want if r not in out]
         if missing:
+            scope = " AND collection = %(c)s" if self.scoped else ""
             fetched = {r[0]: _chunk(r) for r in self.store.fetch(
-                f"SELECT {_CHUNK_COLS} FROM {self.store._t('chunks')} WHERE rid = ANY(%(ids)s)", {"ids": missing})}
+                f"SELECT {_CHUNK_COLS} FROM {self.store._t('chunks')} WHERE rid = ANY(%(ids)s){scope}",
+                {"ids": missing, "c": self.collection})}
             with self._lock:
                 for rid, c in fetched.items():
                     self._cache[rid] = c
@@ -637,6 +803,6 @@ class PgIndex:
     def vectors_of(self, rows: Sequence[int]) -> np.ndarray:
         """The stored embeddings of these row ids (benchmarks, tests)."""
         got = {r[0]: np.array(json.loads(r[1]), dtype=np.float32) for r in self.store.fetch(
-            f"SELECT rid, embedding::text FROM {self.store._t('chunks')} WHERE rid = ANY(%(ids)s)",
-            {"ids": [int(r) for r in rows]})}
+            f"SELECT rid, embedding::text FROM {self.store._t('chunks')} WHERE rid = ANY(%(ids)s)"
+            + (" AND collection = %(c)s" if self.scoped else ""), {"ids": [int(r) for r in rows], "c": self.collection})}
         return np.stack([got[int(r)] for r in rows]) if rows else np.zeros((0, self.manifest["dimension"]), np.float32)

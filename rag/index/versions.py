@@ -65,8 +65,9 @@ def _fsync_dir(path: Path) -> None:
 class IndexDir:
     """Versions, the CURRENT pointer and the writer lock of one index directory."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, collection: str | None = None):
         self.root = Path(root)
+        self.collection = collection  # named in the "no index" message's next step
 
     @property
     def pointer(self) -> Path:
@@ -86,7 +87,7 @@ class IndexDir:
     def require_current(self) -> Path:
         path = self.current()
         if path is None:
-            raise IndexMissing(str(self.root.parent))
+            raise IndexMissing(str(self.root.parent), self.collection)
         return path
 
     @contextlib.contextmanager

@@ -39,10 +39,21 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, log_lev
     """Run the API until interrupted."""
     import uvicorn
 
+    from rag.access.policy import Policy
+    from rag.names import ANYONE
+
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")
-    if not is_loopback(host) and settings.api_read_token is None:
-        log.warning("Listening on %s with RAG_API_READ_TOKEN unset: anyone who can reach this address can "
-                    "read the documents.", host)
-    if settings.api_token is None:
+    policy = Policy(settings)
+    principals = policy.principals()
+    if principals:
+        anyone = principals.get(ANYONE)
+        open_to_all = anyone.readable() if anyone else []
+        log.info("Access is configured (%d principals, %s): reads need a token%s.", len(principals),
+                 policy.access.location,
+                 f" except in {', '.join(open_to_all)} (granted to anyone)" if open_to_all else "")
+    elif not is_loopback(host) and settings.api_read_token is None:
+        log.warning("Listening on %s with RAG_API_READ_TOKEN unset and no access configured: anyone who can reach "
+                    "this address can read the default collection (rag access grant ... closes it).", host)
+    if not policy.writes_configured(principals):
         log.info("RAG_API_TOKEN is not set: uploads and removals are refused (reads work).")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

@@ -7,7 +7,6 @@ status) runs in worker threads; answers stream from the pipeline as it works.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from contextlib import aclosing
@@ -15,24 +14,27 @@ from contextlib import aclosing
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from rag import __version__
-from rag.errors import ConfigError, IndexBusy, IndexCorrupt, IndexMissing, LLMUnavailable, RagError
+from rag.access.audit import AuditLog
+from rag.access.audit import entry as audit_entry
+from rag.access.policy import ANONYMOUS
+from rag.errors import CollectionMissing, ConfigError, IndexBusy, IndexCorrupt, IndexMissing, LLMUnavailable, RagError
 from rag.server import openai_compat as oa
 from rag.server import writes
 from rag.server.answers import answer_events
+from rag.server.gate import COLLECTION_HEADER, Admitted, Gate, Refused
 from rag.server.state import ServerState
 from rag.server.uploads import UploadRejected, receive
-from rag.types import SearchFilter
+from rag.types import READ, WRITE, Answer, SearchFilter
 
 log = logging.getLogger("rag.server")
-_bearer = HTTPBearer(auto_error=False, description="RAG_API_TOKEN (writes) or RAG_API_READ_TOKEN (reads)")
 PING_SECONDS = 15
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 class Filters(BaseModel):
@@ -64,6 +66,18 @@ class AskRequest(BaseModel):
     history: list[Turn] = Field([], description="Earlier turns, oldest first, for follow-up questions.")
 
 
+class FeedbackRequest(BaseModel):
+    answer: dict = Field(description="The answer being rated, as POST /ask returned it.")
+    rating: str = Field(pattern="^(up|down)$", description="up or down.")
+    comment: str = Field("", max_length=2000, description="Optional: what was right or wrong.")
+
+
+class ExportRequest(BaseModel):
+    answers: list[dict] = Field(max_length=200, description="Answers as POST /ask returned them, in order.")
+    title: str = Field("Briefing", min_length=1, max_length=200, description="The briefing's title.")
+    format: str = Field("markdown", pattern="^(markdown|docx)$", description="markdown or docx.")
+
+
 def _flt(f: Filters | None) -> SearchFilter | None:
     return f.to_filter() if f else None
 
@@ -74,6 +88,8 @@ def _error(status: int, message: str, kind: str, headers: dict | None = None, **
 
 
 def _status_of(err: RagError) -> tuple[int, str]:
+    if isinstance(err, CollectionMissing):  # deleted while the request ran
+        return 404, "collection_not_found"
     if isinstance(err, (IndexMissing, IndexCorrupt)):
         return 503, "index_unavailable"
     if isinstance(err, IndexBusy):
@@ -91,8 +107,10 @@ def create_app(state: ServerState) -> FastAPI:
     app = FastAPI(
         title="rag",
         version=__version__,
-        description="Answers from your documents, every sentence cited and checked. Writes need "
-        "`Authorization: Bearer $RAG_API_TOKEN`; reads need RAG_API_READ_TOKEN when it is set.",
+        description="Answers from your documents, every sentence cited and checked. The X-Rag-Collection "
+        "header (or the chat model \"rag:NAME\") chooses the collection. Send `Authorization: Bearer TOKEN`: "
+        "RAG_API_TOKEN (everything), RAG_API_READ_TOKEN (reads) or a principal's token (its grants); "
+        "without one, only collections open to anyone can be read.",
     )
     app.state.rag = state
 
@@ -123,31 +141,29 @@ def create_app(state: ServerState) -> FastAPI:
     async def bad_value(request: Request, exc: ValueError):
         return _error(400, str(exc), "invalid_request")
 
-    # --- auth ---
-    def _matches(creds: HTTPAuthorizationCredentials | None, *tokens) -> bool:
-        if creds is None:
-            raise HTTPException(401, "This endpoint needs a bearer token: send Authorization: Bearer <token>.",
-                                headers={"WWW-Authenticate": "Bearer"})
-        given = creds.credentials.encode()
-        return any(t is not None and hmac.compare_digest(given, t.get_secret_value().encode()) for t in tokens)
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused):
+        return _error(exc.status, str(exc), exc.kind, headers=exc.headers)
 
-    def require_read(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
-        if s.api_read_token is None:
-            return
-        if not _matches(creds, s.api_read_token, s.api_token):
-            raise HTTPException(401, "The bearer token is wrong (expected RAG_API_READ_TOKEN or RAG_API_TOKEN).",
-                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    # --- access: every route but /health names a collection the caller may use (rag/server/gate.py) ---
+    gate = Gate(state)
+    app.state.gate = gate
+    audit = AuditLog(s)
 
-    def require_write(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
-        if s.api_token is None:
-            raise HTTPException(403, "Writes are switched off because no token is configured. Set RAG_API_TOKEN "
-                                     "to a secret, restart `rag serve`, and send Authorization: Bearer <secret>.")
-        if not _matches(creds, s.api_token):
-            raise HTTPException(401, "The bearer token is wrong (expected RAG_API_TOKEN).",
-                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    def read_access(request: Request) -> Admitted:
+        return gate.admit(request, READ)
 
-    read = [Depends(require_read)]
-    write = [Depends(require_write)]
+    def write_access(request: Request) -> Admitted:
+        return gate.admit(request, WRITE)
+
+    def record(who: Admitted, route: str, question: str, answer) -> None:
+        """The answer in the audit log, on disk before the answer is sent."""
+        audit.append(audit_entry(who.caller.name, who.collection, route, question, answer))
+
+    collection_header = {"parameters": [{
+        "name": COLLECTION_HEADER, "in": "header", "required": False, "schema": {"type": "string"},
+        "description": "The collection to use (default: 'default'). One the token may not read answers 404, "
+                       "as one that does not exist."}]}
 
     # --- index ---
     @app.get("/health", tags=["index"], summary="Liveness and index integrity (no token needed)")
@@ -157,67 +173,90 @@ def create_app(state: ServerState) -> FastAPI:
         info = state.health()
         return JSONResponse(info, status_code=200 if info["status"] == "ok" else 503)
 
-    @app.get("/status", tags=["index"], dependencies=read, summary="What is indexed, with which model and settings")
-    def status(verify: bool = Query(False, description="Hash every index file, however large.")):
+    @app.get("/status", tags=["index"], summary="What is indexed, with which model and settings",
+             openapi_extra=collection_header)
+    def status(who: Admitted = Depends(read_access),
+               verify: bool = Query(False, description="Hash every index file, however large.")):
         from rag.status import index_status
 
-        return index_status(s, verify=verify)
+        return {**index_status(who.state.settings, verify=verify), "collection": who.collection}
 
-    @app.get("/documents", tags=["documents"], dependencies=read, summary="The indexed documents")
-    def documents():
-        snap = state.snapshot()
+    @app.get("/collections", tags=["index"], summary="The collections this token may read")
+    def collections(request: Request):
+        """Each collection the caller may read, whether it may write it, and what it holds. Collections
+        it may not read are not listed."""
+        caller = gate.caller(request)
+        names = gate.readable(caller)
+        writable = gate.writable(caller, names)
+        out = []
+        for name in names:
+            store = state.collection(name).store
+            try:
+                version = store.current()
+                counts = store.manifest(version)["counts"] if version else {"documents": 0, "chunks": 0}
+            except RagError:
+                version, counts = None, {}
+            out.append({"name": name, "write": name in writable, "version": version, **counts})
+        return {"principal": caller.name, "collections": out}
+
+    @app.get("/documents", tags=["documents"], summary="The indexed documents", openapi_extra=collection_header)
+    def documents(who: Admitted = Depends(read_access)):
+        snap = who.state.snapshot()
         idx = snap.index
         per_doc: dict[str, int] = {}
         for c in idx.chunks:
             per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
         docs = sorted(idx.documents.values(), key=lambda d: d.source)
-        return {"version": snap.version,
+        return {"version": snap.version, "collection": who.collection,
                 "documents": [{**d.meta(), "chunks": per_doc.get(d.id, 0)} for d in docs]}
 
-    @app.post("/documents", tags=["documents"], dependencies=write, summary="Upload and index files",
-              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    @app.post("/documents", tags=["documents"], summary="Upload and index files",
+              openapi_extra={**collection_header, "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                   "type": "object", "properties": {"file": {"type": "array", "items": {
                       "type": "string", "format": "binary"}}}}}}}})
-    async def upload(request: Request):
+    async def upload(request: Request, who: Admitted = Depends(write_access)):
         """Upload up to 10 files (.txt .md .html .htm .pdf .docx; RAG_UPLOAD_MAX_MB each) as
-        multipart/form-data. Saved under RAG_HOME/uploads/ with sanitised names and indexed.
+        multipart/form-data. Saved under the collection's uploads/ folder with sanitised names and indexed.
         415: wrong type; 413: too large; 422: no file could be loaded (reasons given)."""
-        files = await receive(request, s.uploads_dir, s.upload_max_mb)
-        code, body = await run_in_threadpool(writes.add_uploads, state, files)
-        return JSONResponse(body, status_code=code)
+        files = await receive(request, who.state.settings.uploads_dir, s.upload_max_mb)
+        code, body = await run_in_threadpool(writes.add_uploads, who.state, files)
+        return JSONResponse({**body, "collection": who.collection}, status_code=code)
 
-    @app.delete("/documents/{doc_id}", tags=["documents"], dependencies=write, summary="Remove a document")
-    def remove(doc_id: str):
+    @app.delete("/documents/{doc_id}", tags=["documents"], summary="Remove a document",
+                openapi_extra=collection_header)
+    def remove(doc_id: str, who: Admitted = Depends(write_access)):
         """Remove a document (by the doc_id from GET /documents). An uploaded file is deleted too;
         a file from another folder stays on disk (the next `rag ingest` of that folder adds it back)."""
         try:
-            return writes.remove(state, doc_id)
+            return {**writes.remove(who.state, doc_id), "collection": who.collection}
         except KeyError:
             raise HTTPException(404, f"No document with id {doc_id!r}. List them with GET /documents.") from None
 
     # --- retrieval and answers ---
-    @app.post("/search", tags=["answers"], dependencies=read, summary="Passages that match a query (no LLM)")
-    def search(req: SearchRequest):
-        snap = state.snapshot()
+    @app.post("/search", tags=["answers"], summary="Passages that match a query (no LLM)",
+              openapi_extra=collection_header)
+    def search(req: SearchRequest, who: Admitted = Depends(read_access)):
+        snap = who.state.snapshot()
         hits = snap.assistant.retriever.search(req.query, req.k or s.k, _flt(req.filters))
-        return {"version": snap.version, "hits": [h.to_dict() for h in hits]}
+        return {"version": snap.version, "collection": who.collection, "hits": [h.to_dict() for h in hits]}
 
-    @app.post("/ask", tags=["answers"], dependencies=read, summary="A cited, verified answer")
-    async def ask(req: AskRequest):
-        assistant = (await run_in_threadpool(state.snapshot)).assistant
+    @app.post("/ask", tags=["answers"], summary="A cited, verified answer", openapi_extra=collection_header)
+    async def ask(req: AskRequest, who: Admitted = Depends(read_access)):
+        assistant = (await run_in_threadpool(who.state.snapshot)).assistant
         answer = None
         async for ev in answer_events(assistant, req.question, timeout=s.api_answer_timeout, mode=req.mode,
                                       k=req.k, flt=_flt(req.filters), history=_history(req.history)):
             if ev["event"] == "answer":
                 answer = ev["answer"]
+        await run_in_threadpool(record, who, "/ask", req.question, answer)
         return answer.to_dict()
 
-    @app.post("/ask/stream", tags=["answers"], dependencies=read, summary="The answer as server-sent events",
-              response_class=EventSourceResponse)
-    async def ask_stream(req: AskRequest):
+    @app.post("/ask/stream", tags=["answers"], summary="The answer as server-sent events",
+              response_class=EventSourceResponse, openapi_extra=collection_header)
+    async def ask_stream(req: AskRequest, who: Admitted = Depends(read_access)):
         """Events: `status` {"stage"}, `token` {"text"} (the model's unverified draft), and finally
         `answer` (the verified answer, as POST /ask returns it), or `error` {"message"}."""
-        assistant = (await run_in_threadpool(state.snapshot)).assistant
+        assistant = (await run_in_threadpool(who.state.snapshot)).assistant
 
         async def events():
             # closed when the client goes away (the response closes or cancels this generator):
@@ -228,6 +267,8 @@ def create_app(state: ServerState) -> FastAPI:
                                                   history=_history(req.history))) as answer:
                     async for ev in answer:
                         kind = ev["event"]
+                        if kind == "answer":
+                            await run_in_threadpool(record, who, "/ask/stream", req.question, ev["answer"])
                         data = (ev["answer"].to_dict() if kind == "answer"
                                 else {k: v for k, v in ev.items() if k != "event"})
                         yield {"event": kind, "data": json.dumps(data, ensure_ascii=False)}
@@ -236,17 +277,53 @@ def create_app(state: ServerState) -> FastAPI:
 
         return EventSourceResponse(events(), ping=PING_SECONDS)
 
-    # --- OpenAI-compatible ---
-    @app.get("/v1/models", tags=["openai"], dependencies=read, summary="Models for OpenAI clients")
-    def models():
-        return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "rag"}
-                                           for m in oa.MODELS]}
+    @app.post("/feedback", tags=["answers"], summary="Rate an answer", openapi_extra=collection_header)
+    def rate(req: FeedbackRequest, who: Admitted = Depends(read_access)):
+        """Record a thumbs up or down on an answer this collection gave (the answer as POST /ask returned
+        it). Kept in the collection's own feedback.jsonl; an answer citing documents that are not in the
+        collection is refused (422)."""
+        from rag import feedback
 
-    @app.post("/v1/chat/completions", tags=["openai"], dependencies=read, summary="OpenAI chat completions")
-    async def chat(req: oa.ChatRequest):
+        answer = _answer_of(req.answer, who)
+        rec = feedback.record(who.state.settings, answer, req.rating, req.comment)
+        return {"recorded": True, "collection": who.collection, "ts": rec["ts"]}
+
+    @app.post("/export", tags=["answers"], summary="Answers as a briefing (Markdown or DOCX)",
+              openapi_extra=collection_header)
+    def export(req: ExportRequest, who: Admitted = Depends(read_access)):
+        """The answers (as POST /ask returned them) as one briefing with renumbered citations and one
+        reference list, naming the collection it was written from. Answers citing documents that are
+        not in the collection are refused (422)."""
+        from fastapi.responses import Response
+
+        from rag.briefing import to_docx, to_markdown
+
+        answers = [_answer_of(a, who) for a in req.answers]
+        if req.format == "docx":
+            return Response(to_docx(answers, title=req.title, collection=who.collection), media_type=DOCX_MIME)
+        return Response(to_markdown(answers, title=req.title, collection=who.collection),
+                        media_type="text/markdown; charset=utf-8")
+
+    # --- OpenAI-compatible ---
+    @app.get("/v1/models", tags=["openai"], summary="Models for OpenAI clients")
+    def models(request: Request):
+        """rag, rag-quote and rag-generate answer from the default collection; NAME:COLLECTION from
+        each other collection this token may read."""
+        caller = gate.caller(request)
+        ids = oa.model_ids(gate.readable(caller), s.collection)
+        if not ids and caller.kind == ANONYMOUS:  # nothing is open: a token is needed, as for any read
+            raise Refused(401, "This needs a bearer token: send Authorization: Bearer <token>.",
+                          "missing_token", {"WWW-Authenticate": "Bearer"})
+        return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "rag"}
+                                           for m in ids]}
+
+    @app.post("/v1/chat/completions", tags=["openai"], summary="OpenAI chat completions",
+              openapi_extra=collection_header)
+    async def chat(req: oa.ChatRequest, request: Request):
         """The last user message is answered from the documents; `citations` carries the sources."""
+        who = await run_in_threadpool(gate.admit, request, READ, oa.split_model(req.model)[1])
         question, history = oa.split_messages(req.messages)
-        assistant = (await run_in_threadpool(state.snapshot)).assistant
+        assistant = (await run_in_threadpool(who.state.snapshot)).assistant
         events = answer_events(assistant, question, timeout=s.api_answer_timeout, mode=oa.mode_for(req.model),
                                history=history or None)
         if not req.stream:
@@ -254,6 +331,7 @@ def create_app(state: ServerState) -> FastAPI:
             async for ev in events:
                 if ev["event"] == "answer":
                     answer = ev["answer"]
+            await run_in_threadpool(record, who, "/v1/chat/completions", question, answer)
             return oa.completion(answer, req.model)
         chunks = oa.ChunkStream(req.model)
 
@@ -267,6 +345,7 @@ def create_app(state: ServerState) -> FastAPI:
                             shown = True  # the first evidence only: the answer follows with its own citations
                             yield {"data": chunks.evidence(ev["quotes"])}
                         elif ev["event"] == "answer":
+                            await run_in_threadpool(record, who, "/v1/chat/completions", question, ev["answer"])
                             for c in chunks.answer(ev["answer"]):
                                 yield {"data": c}
             except (RagError, ValueError) as e:
@@ -277,6 +356,20 @@ def create_app(state: ServerState) -> FastAPI:
         return EventSourceResponse(stream(), ping=PING_SECONDS)
 
     return app
+
+
+def _answer_of(data: dict, who: Admitted) -> Answer:
+    """An answer a client sent back, refused (422) unless every document it cites is in `who`'s collection."""
+    try:
+        answer = Answer.from_dict(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise Refused(422, f"Invalid answer: {e}. Send an answer as POST /ask returned it.", "invalid_request") from None
+    documents = who.state.snapshot().index.documents
+    foreign = sorted({c.doc_id for c in answer.citations if c.doc_id not in documents})
+    if foreign:
+        raise Refused(422, f"The answer cites {len(foreign)} document(s) that are not in the collection "
+                           f"{who.collection!r}. Send answers this collection gave.", "invalid_request")
+    return answer
 
 
 def _history(turns: list[Turn]) -> list[dict] | None:

@@ -10,7 +10,8 @@ sentences, quoted with their documents, as a Markdown block quote headed "Eviden
 client shows it, and structured in `rag.evidence`), then the verified answer when it is ready,
 never the model's unverified draft; SSE comments keep the connection alive meanwhile and
 `data: [DONE]` ends it. An earlier assistant turn sent back as history loses that evidence block.
-Model names: "rag" (the configured RAG_MODE), "rag-quote" and "rag-generate".
+Model names: "rag" (the configured RAG_MODE), "rag-quote" and "rag-generate", each optionally
+followed by ":COLLECTION" ("rag:science", "rag-quote:science") to answer from that collection.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field("rag", description="rag (RAG_MODE), rag-quote or rag-generate.")
+    model: str = Field("rag", description="rag (RAG_MODE), rag-quote or rag-generate; ':COLLECTION' after it "
+                       "(rag:science) answers from that collection.")
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = Field(False, description="Stream chat.completion.chunk events ending with data: [DONE].")
 
@@ -84,7 +86,20 @@ def split_messages(messages: list[ChatMessage]) -> tuple[str, list[dict]]:
 
 
 def mode_for(model: str) -> str | None:
-    return MODELS.get(model)
+    return MODELS.get(split_model(model)[0])
+
+
+def split_model(model: str) -> tuple[str, str | None]:
+    """("rag-quote", "science") for "rag-quote:science"; (model, None) without a collection."""
+    base, sep, collection = model.partition(":")
+    return (base, collection) if sep else (model, None)
+
+
+def model_ids(collections: list[str], default: str) -> list[str]:
+    """The model ids offered: the plain names (the default collection) and NAME:COLLECTION for each
+    other collection in `collections`."""
+    ids = list(MODELS) if default in collections else []
+    return ids + [f"{m}:{c}" for c in collections if c != default for m in MODELS]
 
 
 def content_of(answer: Answer) -> str:

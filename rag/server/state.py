@@ -6,6 +6,10 @@ server, or `rag ingest` in another process), the next request loads it while the
 keeps serving; the pointer is only switched after a version is complete on disk (rag/index/versions.py).
 Writes are serialised by a lock here and by the store's writer lock across processes. With a
 PostgreSQL store (RAG_STORE_URL) every worker on the database sees a new version the same way.
+
+One `ServerState` serves one collection; `collection(name)` gives the state of another, created
+on first use and sharing the embedding model and the LLM client with this one. The HTTP layer
+asks for it only after the caller was found to be allowed to read that collection.
 """
 
 from __future__ import annotations
@@ -37,19 +41,39 @@ class Snapshot:
 class ServerState:
     """Shared, thread-safe parts of the server: snapshot, embedder, generator, writer lock."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None, generator=None):
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, generator=None,
+                 parent: "ServerState | None" = None):
         self.settings = settings
         self.store = open_store(settings)
         self._embedder = embedder
         self._generator = generator
+        self._parent = parent  # the state whose embedder and generator this one shares
         self._snapshot: Snapshot | None = None
         self._load_lock = threading.Lock()
         self._parts_lock = threading.Lock()
-        self.write_lock = threading.Lock()  # one upload or removal at a time in this process
+        self.write_lock = threading.Lock()  # one upload or removal at a time in this process (and collection)
+        self._others: dict[str, ServerState] = {}
+
+    @property
+    def collection_name(self) -> str:
+        return self.settings.collection
+
+    def collection(self, name: str) -> "ServerState":
+        """The state serving collection `name` (this one for its own collection)."""
+        root = self._parent or self
+        if name == root.settings.collection:
+            return root
+        with root._parts_lock:
+            state = root._others.get(name)
+            if state is None:
+                state = root._others[name] = ServerState(root.settings.for_collection(name), parent=root)
+            return state
 
     # --- lazily built, shared parts ---
     @property
     def embedder(self) -> Embedder:
+        if self._parent is not None:
+            return self._parent.embedder
         with self._parts_lock:
             if self._embedder is None:
                 self._embedder = get_embedder(self.settings.embedding_model)
@@ -57,6 +81,8 @@ class ServerState:
 
     def generator(self):
         """The one Generator shared by every snapshot (created on the first generate request)."""
+        if self._parent is not None:
+            return self._parent.generator()
         with self._parts_lock:
             if self._generator is None:
                 from rag.llm.generate import make_generator
@@ -136,7 +162,8 @@ class ServerState:
             roots = ["docs_raw/"]
             if self.settings.uploads_dir.is_dir():
                 roots.append(_display(self.settings.uploads_dir))
-        return "rag ingest --rebuild " + " ".join(roots)
+        named = "" if self.settings.collection == "default" else f" --collection {self.settings.collection}"
+        return "rag ingest --rebuild " + " ".join(roots) + named
 
 
 def _display(folder: Path) -> str:
