@@ -104,11 +104,14 @@ def _fake_results(tmp_path: Path) -> Path:
                                                                  "false_refusals": 0.156, "n": 29}}},
                                  "macro": {"test": {"items_passing": 0.7012, "refusal_accuracy": 0.86,
                                                     "false_refusals": 0.156}}},
-        "answer_latency": {"meta": meta, "summary": {"questions": 24, "answer_flow": "context",
-                                                     "first_evidence_p50_s": 0.37, "first_evidence_p95_s": 0.5,
-                                                     "ttft_p50_s": 3.76, "ttft_p95_s": 5.38, "total_p50_s": 9.96,
-                                                     "total_p95_s": 14.2, "verify_p50_ms": 1900.0,
-                                                     "verify_p95_ms": 4500.0}},
+        "answer_latency": {"meta": meta, "versions": {"base (abc1234)": "abc1234", "new (WORKTREE)": "WORKTREE"},
+                           "summary": {"base (abc1234)": {"answers": 24, "passed": 18, "total_p50_s": 9.96,
+                                                          "total_p95_s": 14.2, "ttft_p50_s": 3.76,
+                                                          "first_evidence_p50_s": 0.37},
+                                       "new (WORKTREE)": {"answers": 24, "passed": 19, "total_p50_s": 7.5,
+                                                          "total_p95_s": 11.25, "ttft_p50_s": 3.5,
+                                                          "first_evidence_p50_s": 0.37}},
+                           "ratio_new_to_base": {"total_p50_s": 0.753}},
         "something_new": {"meta": meta, "summary": {"throughput": 123.4}, "workers": 8},
     }
     for name, data in files.items():
@@ -122,7 +125,7 @@ def test_measurements_page_shows_each_run_and_its_figures(tmp_path):
     for expected in ("2030-01-02 03:04:05 UTC", "`abcdef1`", "Test CPU, 4 cores", "0.250 at the start, 1.75 at the end",
                      "| `default` | test | 0.828 (24 of 29) | 0.875 | 0.045 | 0.900 | 11.0 s |",
                      "| **macro over 2 suites** | test |", "| `default` | test | 0.701 |",
-                     "| Whole verified answer | 9.96 s | 14.2 s |",
+                     "| base (abc1234) | 24 | 18 | 9.96 s | 14.2 s | 3.76 s | 0.370 s |",
                      "## `something_new.json`", "| `summary.throughput` | 123 |", "| `workers` | 8 |",
                      "## Not yet measured", "`python bench/ingest_scaling.py`"):
         assert expected in page, expected
