@@ -40,7 +40,7 @@ def ablate(specs, settings, steps: list[str], cache, log: Callable[[str], None] 
     for n, step in enumerate([NONE, *steps], start=1):
         t0 = time.perf_counter()
         result = run_suites(specs, settings, mode="generate", half="all", off="" if step == NONE else step,
-                            models=models, log=lambda m: None)
+                            models=models, log=lambda m: None, rejudge=False)  # items passing need no re-judging
         configs[step] = _passing(result)
         counts[step] = {name: {h: m["items"] for h, m in halves.items()} for name, halves in result["suites"].items()}
         log(f"[{n}/{len(steps) + 1}] {step}: " + ", ".join(

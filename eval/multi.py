@@ -94,10 +94,11 @@ def index_suite(spec: SuiteSpec, settings, models: Models, log: Callable[[str], 
 
 def run_suites(specs: list[SuiteSpec], settings, *, mode: str, half: str = "all", off: str = "",
                models: Models | None = None, item_progress: Callable[[str, dict], None] | None = None,
-               log: Callable[[str], None] = print, progress: bool = False) -> dict:
+               log: Callable[[str], None] = print, progress: bool = False, rejudge: bool | None = None) -> dict:
     """Run each suite's `half` ("dev", "test" or "all") with the answer steps in `off` switched
     off. Returns {"mode", "half", "off", "suites": {name: {half: metrics}}, "macro": {half:
-    metrics}, "runs": {name: run record}}."""
+    metrics}, "runs": {name: run record}}. `rejudge`: whether the harness judges citations again with
+    the model (default: as `run_suite` does); items passing do not depend on it."""
     from eval.runner import run_suite, save_run, runs_dir
     from rag.pipeline import Assistant
 
@@ -109,7 +110,7 @@ def run_suites(specs: list[SuiteSpec], settings, *, mode: str, half: str = "all"
         suite = load_suite(spec.items).select(half=half)
         generator, judge = models.parts()
         assistant = Assistant(s, generator=generator, embedder=models.embedder, judge=judge)
-        run = run_suite(suite, assistant, mode=mode,
+        run = run_suite(suite, assistant, mode=mode, judge=rejudge,
                         progress=(lambda r, n=spec.name: item_progress(n, r)) if item_progress else None)
         run["suite"]["name"], run["half"], run["off"] = spec.name, half, off
         save_run(run, runs_dir(s))
