@@ -30,8 +30,9 @@ def _passing(result: dict) -> dict:
     return out
 
 
-def ablate(specs, settings, steps: list[str], cache, log: Callable[[str], None] = print) -> dict:
-    """Run `specs` (both halves, generate mode) with nothing off, then each of `steps` off alone."""
+def ablate(specs, settings, steps: list[str], cache, log: Callable[[str], None] = print, half: str = "all") -> dict:
+    """Run `specs` (`half`: both halves, or one; generate mode) with nothing off, then each of
+    `steps` off alone."""
     from eval.runner import git_info
 
     models = Models(settings, "generate", cache)
@@ -39,7 +40,7 @@ def ablate(specs, settings, steps: list[str], cache, log: Callable[[str], None] 
     counts: dict[str, dict] = {}
     for n, step in enumerate([NONE, *steps], start=1):
         t0 = time.perf_counter()
-        result = run_suites(specs, settings, mode="generate", half="all", off="" if step == NONE else step,
+        result = run_suites(specs, settings, mode="generate", half=half, off="" if step == NONE else step,
                             models=models, log=lambda m: None, rejudge=False)  # items passing need no re-judging
         configs[step] = _passing(result)
         counts[step] = {name: {h: m["items"] for h, m in halves.items()} for name, halves in result["suites"].items()}

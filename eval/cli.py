@@ -494,10 +494,13 @@ def suites_cmd(names, mode, half, off, cache_path, out, as_json, quiet):
               help="Steps to switch off one at a time, comma-separated (default: every step of rag/answer/steps.py).")
 @click.option("--llm-cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The model's replies, kept between configurations (default: RAG_HOME/eval/llm-cache.jsonl).")
+@click.option("--half", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True,
+              help="Which half of each suite (a step that changes what the model reads costs a full run: "
+              "measure it on dev first).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table as JSON here (e.g. bench/results/ablation.json).")
 @click.option("--quiet", "-q", is_flag=True, help="No per-configuration progress.")
-def ablate_cmd(names, steps, cache_path, out, quiet):
+def ablate_cmd(names, steps, cache_path, half, out, quiet):
     """What each answer step adds: every registered suite (or NAMES) in generate mode, both halves,
     with nothing off, then with each step off in turn.
 
@@ -518,7 +521,7 @@ def ablate_cmd(names, steps, cache_path, out, quiet):
     chosen = [x.strip() for x in steps.split(",") if x.strip()] or list(STEPS)
     Settings(answer_off=",".join(chosen))  # an unknown step name is one clear error, before any work
     cache = ReplyCache(cache_path or Path(settings.home) / "eval" / "llm-cache.jsonl")
-    result = ablate(select(tuple(names)), settings, chosen, cache,
+    result = ablate(select(tuple(names)), settings, chosen, cache, half=half,
                     log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)))
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -488,7 +488,7 @@ class Assistant:
         shown = [hits[j] for j in order]
         pool = shown + [h for j, h in enumerate(hits) if j not in order]
         context = tuple({"source": documents[h.chunk.doc_id].source, "text": t} for h, t in zip(shown, texts))
-        return answer_messages(query, shown, texts), pool, len(shown), context
+        return answer_messages(query, shown, texts, s.on("headings")), pool, len(shown), context
 
     def _standalone(self, question: str, history: list[dict], mode: str) -> tuple[str | None, str | None]:
         """A follow-up rewritten to stand alone, asking what it asks now: by the LLM in generate

@@ -43,13 +43,14 @@ class Candidate:
         return (self.score, self.hit, self.start, self.end)
 
 
-def _paragraph_opening(doc: Document, start: int) -> str:
-    """What a sentence is read with: its section's last headings (what it is about), then its
-    paragraph's first sentence when it is not that one (who is speaking, what is measured)."""
+def _paragraph_opening(doc: Document, start: int, headings: bool = True) -> str:
+    """What a sentence is read with: its section's last headings (what it is about; unless
+    `headings` is False), then its paragraph's first sentence when it is not that one (who is
+    speaking, what is measured)."""
     para = doc.paragraph_at(start)
     if para is None:
         return ""
-    heading = short_path(para.section)
+    heading = short_path(para.section) if headings else ""
     first = split_sentences(doc.text, para.start, para.end)
     if not first or first[0][0] >= start:
         return f"{heading}." if heading else ""  # the sentence is the paragraph's first
@@ -100,7 +101,7 @@ def rank(question: str, hits: list[Hit], documents: dict[str, Document], embedde
          on=lambda step: True) -> list[Candidate]:
     """All statements (`sentences_of` the hits, headings and labels left out) of the hits, best
     first. `on(step)`: whether an optional step runs (Settings.on)."""
-    found = [(j, s, e, " ".join(doc.text[s:e].split()), _paragraph_opening(doc, s))
+    found = [(j, s, e, " ".join(doc.text[s:e].split()), _paragraph_opening(doc, s, on("headings")))
              for j, s, e, doc in sentences_of(hits, documents, keep=_statement, once=on("repeats_once"))]
     if not found:
         return []

@@ -33,6 +33,7 @@ STEPS: dict[str, str] = {
     "rescue": "when nothing written survives, the judge may quote the candidate that answers",
     "prefer_attributed": "among answering candidates, one whose paragraph names whom the question names comes first",
     # what the model reads (rag/index/retrieve.py, rag/answer/quote.py)
+    "headings": "each source's label and each candidate's context show its section's last headings",
     "sentence_pull": "retrieval adds the passage holding the best sentence of the next-ranked passages",
     "clause_scoring": "a sentence joining clauses with semicolons scores as its best clause",
     "repeats_once": "a sentence repeated word for word (boilerplate) is read once, where it ranks best",

@@ -74,7 +74,7 @@ _EXAMPLES = [
 REWRITE = """Rewrite the user's last question as one standalone question that can be understood without the conversation. It must ask what the last question asks, not what the earlier questions asked. Replace words like "it", "they" or "them" with what they refer to in the conversation, and keep the names, figures and topic from the earlier turns that the question depends on. Reply with the question only."""
 
 
-def label(hit: Hit) -> str:
+def label(hit: Hit, headings: bool = True) -> str:
     """A source's short label: its symbol and date, or the first words of its title when it has
     neither, then its section's last headings (what the passage is about: "The default is 0."
     under "request_timeout"). Every label token is evaluated per question, and the title rarely
@@ -84,7 +84,7 @@ def label(hit: Hit) -> str:
     else:
         words = hit.title.split()
         head = " ".join(words[:4]) + ("…" if len(words) > 4 else "")
-    section = short_path(hit.chunk.section)
+    section = short_path(hit.chunk.section) if headings else ""
     return f"{head} — {section}" if section else head
 
 
@@ -96,12 +96,14 @@ def _user_turn(blocks: list[str], question: str) -> str:
     return "Sources:\n" + "\n".join(blocks) + f"\n\nQuestion: {question}"
 
 
-def format_source(n: int, hit: Hit, text: str | None = None) -> str:
-    """Source n as the model sees it: a short label, then the (possibly excerpted) text fenced as data."""
-    return _block(n, label(hit), defuse(" ".join((text if text is not None else hit.chunk.text).split())))
+def format_source(n: int, hit: Hit, text: str | None = None, headings: bool = True) -> str:
+    """Source n as the model sees it: a short label (with its section's headings, unless
+    `headings` is False), then the (possibly excerpted) text fenced as data."""
+    return _block(n, label(hit, headings), defuse(" ".join((text if text is not None else hit.chunk.text).split())))
 
 
-def answer_messages(question: str, hits: list[Hit], texts: list[str] | None = None) -> list[dict]:
+def answer_messages(question: str, hits: list[Hit], texts: list[str] | None = None,
+                    headings: bool = True) -> list[dict]:
     """Chat messages asking for a cited answer to `question` from `hits` (numbered 1..n):
     the instructions and worked examples (the same for every question), then this question.
 
@@ -112,7 +114,7 @@ def answer_messages(question: str, hits: list[Hit], texts: list[str] | None = No
     for sources, q, reply in _EXAMPLES:
         blocks = [_block(n, lab, body) for n, (lab, body) in enumerate(sources, start=1)]
         msgs += [{"role": "user", "content": _user_turn(blocks, q)}, {"role": "assistant", "content": reply}]
-    blocks = [format_source(n, h, t) for n, (h, t) in enumerate(zip(hits, texts), start=1)]
+    blocks = [format_source(n, h, t, headings) for n, (h, t) in enumerate(zip(hits, texts), start=1)]
     return msgs + [{"role": "user", "content": _user_turn(blocks, question)}]
 
 
