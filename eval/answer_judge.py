@@ -113,10 +113,9 @@ JUDGE_SPREAD = 0.02
 def fit_rescue(pairs: list[dict], spread: float = JUDGE_SPREAD, current: float | None = None) -> dict | None:
     """The rescue's bar (RESCUE_THRESHOLD), fitted on its decision per item: quote the item's most
     probable candidate when it reaches the bar, else refuse. Right when it answers an answerable
-    item, or refuses an unanswerable one. A lower bar never makes an answerable item wrong (a
-    refusal of it is wrong already), so the bar is the lowest that refuses every unanswerable
-    item: above the best of their candidates by twice the judge's run-to-run `spread` (to two
-    decimals).
+    item, or refuses an unanswerable one. The bar lies halfway between two items' probabilities
+    (as far from both as it can be), where it makes the most items right over all the pairs'
+    suites together; among bars as good, the highest (a refusal is honest, a wrong quote is not).
     Per suite: items right at that bar and at `current`. None when the pairs do not say which
     items are answerable (saved before that was recorded)."""
     if not pairs or any("answerable" not in r for r in pairs):
@@ -127,10 +126,17 @@ def fit_rescue(pairs: list[dict], spread: float = JUDGE_SPREAD, current: float |
         if key not in items or r["p"] > items[key]["p"]:
             items[key] = r
     highest = max((r["p"] for r in items.values() if not r["answerable"]), default=None)
-    bar = round((highest or 0.0) + 2 * spread, 2)
+
+    def count(rows, t: float) -> int:
+        return sum((r["answers"] if r["p"] >= t else not r["answerable"]) for r in rows)
 
     def right(rows: list[dict], t: float) -> float:
-        return round(sum((r["answers"] if r["p"] >= t else not r["answerable"]) for r in rows) / len(rows), 4)
+        return round(count(rows, t) / len(rows), 4)
+
+    rows_all = list(items.values())
+    ps = sorted({r["p"] for r in rows_all})
+    cuts = [(a + b) / 2 for a, b in zip(ps, ps[1:])] + [ps[-1] + spread]  # halfway between items' probabilities
+    bar = round(max(cuts, key=lambda t: (count(rows_all, t), t)), 2)
 
     out: dict = {"threshold": bar, "highest_unanswerable": highest, "suites": {}}
     for n in sorted({k[0] for k in items}):

@@ -354,9 +354,15 @@ def verifier_cmd(labels, judge, as_json, half, calibrate):
               help="Save the suite's judged pairs here (JSONL), to fit them later with other suites'.")
 @click.option("--pairs", "pair_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Judged pairs saved earlier (repeatable): fitted together with SUITE's, or alone.")
+@click.option("--registered", is_flag=True,
+              help="Collect from every registered suite (eval/suites.yaml), each on its own corpus, instead of SUITE.")
+@click.option("--half", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True,
+              help="Which half of the suites' items to collect from (fit thresholds on dev).")
+@click.option("--llm-cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Reuse the judge's earlier probabilities for the same prompts from this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-item progress.")
-def judge_cmd(suite, out, pair_files, as_json, quiet):
+def judge_cmd(suite, out, pair_files, registered, half, cache_path, as_json, quiet):
     """Fit the answer judge's threshold (ANSWER_THRESHOLD) on labelled candidate sentences.
 
     For each single-question item of SUITE, the judge reads the candidate sentences the answer
@@ -370,6 +376,7 @@ def judge_cmd(suite, out, pair_files, as_json, quiet):
       RAG_HOME=~/h/default rag eval judge eval/suites/default.yaml --out default.jsonl
       RAG_HOME=~/h/scifact rag eval judge eval/suites/scifact.yaml --out scifact.jsonl
       rag eval judge --pairs default.jsonl --pairs scifact.jsonl
+      rag eval judge --registered --half dev   every registered suite's dev half, fitted together
     """
     from eval.answer_judge import collect, fit, format_fit, load_pairs
     from eval.suite import load_suite
@@ -377,21 +384,22 @@ def judge_cmd(suite, out, pair_files, as_json, quiet):
     from rag.index.versions import write_atomic
 
     pairs = [r for f in pair_files for r in load_pairs(f)]
-    if suite or not pair_files:
+    if registered:
+        pairs += _judged_registered(half, cache_path, quiet or as_json)
+    elif suite or not pair_files:
         from rag.pipeline import Assistant
 
-        s = load_suite(suite or DEFAULT_SUITE)
+        s = load_suite(suite or DEFAULT_SUITE).select(half=half)
         assistant = Assistant(get_settings())
         _ = assistant.retriever.index.documents  # fails here, clearly, when nothing is indexed
         done = iter(range(1, len(s.items) + 1))
         show = None if quiet or as_json else (
             lambda item_id: click.echo(f"[{next(done)}/{len(s.items)}] {item_id}", err=True))
-        own = collect(s, assistant, progress=show)
-        if out:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in own))
-            click.echo(f"Saved {len(own)} judged pairs: {out}", err=True)
-        pairs += own
+        pairs += collect(s, assistant, progress=show)
+    if out and pairs:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in pairs))
+        click.echo(f"Saved {len(pairs)} judged pairs: {out}", err=True)
     result = fit(pairs)
     click.echo(json.dumps(result, indent=2) if as_json else format_fit(result, ANSWER_THRESHOLD))
 
@@ -527,3 +535,29 @@ def ablate_cmd(names, steps, cache_path, half, out, quiet):
         out.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out, json.dumps(result, indent=1, ensure_ascii=False))
     click.echo(format_table(result))
+
+
+def _judged_registered(half: str, cache_path: Path | None, quiet: bool) -> list[dict]:
+    """`collect` over every registered suite's `half`, each suite on its own index, one model."""
+    from eval.answer_judge import collect
+    from eval.multi import Models, index_suite, suite_home
+    from eval.registry import select
+    from eval.suite import load_suite
+    from rag.pipeline import Assistant
+
+    settings = get_settings()
+    cache = None
+    if cache_path:
+        from eval.llmcache import ReplyCache
+
+        cache = ReplyCache(cache_path)
+    models = Models(settings, "generate", cache)
+    pairs = []
+    for spec in select():
+        s = settings.model_copy(update={"home": suite_home(settings, spec.name)})
+        index_suite(spec, s, models, lambda m: click.echo(m, err=True), progress=False)
+        generator, judge = models.parts()
+        suite = load_suite(spec.items).select(half=half)
+        show = None if quiet else (lambda item_id, n=spec.name: click.echo(f"[{n}] {item_id}", err=True))
+        pairs += collect(suite, Assistant(s, generator=generator, embedder=models.embedder, judge=judge), progress=show)
+    return pairs

@@ -42,26 +42,29 @@ def test_the_threshold_separates_the_classes_and_each_suite_s_fit_is_tried_on_th
         fit([])
 
 
-def test_the_rescue_bar_is_fitted_per_item_just_above_every_unanswerable_item_s_best_candidate():
+def test_the_rescue_bar_is_fitted_per_item_on_the_most_items_right():
     """Per item, only the most probable candidate counts: quoted when it reaches the bar. The bar
-    is the lowest that still refuses every unanswerable item, with twice the judge's spread."""
+    lies halfway between two items' probabilities, where it makes the most items right over all
+    suites (the highest of the best bars)."""
     from eval.answer_judge import fit_rescue
 
     def pair(suite, item, answerable, p, answers=False):
         return {"suite": suite, "item": item, "answerable": answerable, "answers": answers, "p": p}
 
-    pairs = [pair("a", "a1", True, 0.76, True), pair("a", "a1", True, 0.5),  # right at 0.74, refused at 0.78
-             pair("a", "a2", False, 0.70), pair("a", "a2", False, 0.3),  # unanswerable: its best sets the bar
-             pair("b", "b1", True, 0.9, True), pair("b", "b2", True, 0.72, True),  # b2 below the bar: refused
+    pairs = [pair("a", "a1", True, 0.76, True), pair("a", "a1", True, 0.5),  # right at 0.71, refused at 0.78
+             pair("a", "a2", False, 0.70), pair("a", "a2", False, 0.3),  # unanswerable: refused above 0.70
+             pair("b", "b1", True, 0.9, True), pair("b", "b2", True, 0.72, True),  # b2: right below 0.72 only
              pair("b", "b3", True, 0.8), pair("b", "b3", True, 0.6, True),  # best is wrong: quoted, wrong
              pair("b", "b4", False, 0.2)]
     r = fit_rescue(pairs, spread=0.02, current=0.78)
-    assert r["threshold"] == 0.74 and r["highest_unanswerable"] == 0.70
+    assert r["threshold"] == 0.71 and r["highest_unanswerable"] == 0.70  # 0.74 would lose b2
     assert r["suites"]["a"] == {"items": 2, "unanswerable": 1, "right": 1.0, "right_at_current": 0.5}
-    assert r["suites"]["b"]["right"] == 0.5 and r["suites"]["b"]["right_at_current"] == 0.5
+    assert r["suites"]["b"]["right"] == 0.75 and r["suites"]["b"]["right_at_current"] == 0.5
     assert fit_rescue([{k: v for k, v in p.items() if k != "answerable"} for p in pairs]) is None  # old files
     text = format_fit(fit(pairs), 0.78)
-    assert "RESCUE_THRESHOLD fitted 0.74" in text and "| a | 2 (1) | 1.000 | 0.500 |" in text
+    assert "RESCUE_THRESHOLD fitted 0.71" in text and "| a | 2 (1) | 1.000 | 0.500 |" in text
+    # halfway between the unanswerable item's best candidate and the answerable one's
+    assert fit_rescue([pair("a", "x", True, 0.9, True), pair("a", "y", False, 0.5)], spread=0.02)["threshold"] == 0.7
 
 
 def test_saved_pairs_load_and_a_bad_line_names_its_number(tmp_path):
