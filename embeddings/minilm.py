@@ -33,6 +33,10 @@ class MiniLMTorchEmbedder:
         self._model = None
         self._threads = threads
 
+    def __getstate__(self):
+        """Pickled without the loaded model: a worker process loads its own copy from the package."""
+        return {**self.__dict__, "_model": None}
+
     def _load(self):
         if self._model is None:
             import torch

@@ -168,6 +168,10 @@ class MiniLMNumpyEmbedder:
         # with two OpenBLAS threads took about 3x as long as with one (same process, alternated).
         self._threads = threads or 1
 
+    def __getstate__(self):
+        """Pickled without the loaded model: a worker process maps its own copy from the package."""
+        return {**self.__dict__, "_model": None, "_tokenizer": None}
+
     def _load(self):
         if self._model is None:
             from tokenizers import Tokenizer

@@ -25,6 +25,10 @@ class MiniLMInt8Embedder:
         self._tokenizer = None
         self._threads = threads or os.cpu_count() or 1
 
+    def __getstate__(self):
+        """Pickled without the loaded model: a worker process loads its own copy from the package."""
+        return {**self.__dict__, "_session": None, "_tokenizer": None}
+
     def _load(self):
         if self._session is None:
             try:
