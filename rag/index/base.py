@@ -61,6 +61,10 @@ class Change:
     texts: list[str]
     files: dict
     all_documents: dict[str, Document] = field(default_factory=dict)  # keep + new, by id
+    # A staging area (Store.open_staging) that workers wrote the new documents' rows into, used
+    # instead of `documents`/`chunks`/`vectors`/`texts`: document id -> the part whose rows are taken.
+    staged: str | None = None
+    staged_docs: dict[str, int] = field(default_factory=dict)
 
 
 class Store(Protocol):
@@ -99,3 +103,17 @@ class Store(Protocol):
         """Write a new version from `base` and `change` and make it live at once. Returns its name."""
         ...
 
+    def open_staging(self, dim: int) -> str | None:
+        """A staging area that workers on any machine can write a change's rows into (its name), or
+        None when this store cannot be written from elsewhere (rows then come back to the writer).
+        Called by the holder of the writer lock."""
+        ...
+
+    def stage(self, staging: str, part: int, documents: list[Document], chunks: list[Chunk],
+              vectors: np.ndarray, texts: list[str]) -> None:
+        """Write one part of a change into a staging area; writing a part again replaces it."""
+        ...
+
+    def drop_staging(self, staging: str) -> None:
+        """Forget a staging area's rows (an ingest that will not commit them)."""
+        ...

@@ -262,6 +262,16 @@ class DirectoryStore:
         with self.dir.writer_lock(wait=wait):
             yield
 
+    def open_staging(self, dim: int) -> None:
+        """None: a directory is written by the one process that holds its lock."""
+        return None
+
+    def stage(self, staging, part, documents, chunks, vectors, texts) -> None:
+        raise NotImplementedError("the directory store has no staging area: open_staging returns None")
+
+    def drop_staging(self, staging: str) -> None:
+        return None
+
     def commit(self, change: Change, base: Index | None, settings: Settings) -> str:
         """Write a whole new version: the kept chunks (vectors read back from `base`), then the new."""
         from rag.ingest.chunk import index_text

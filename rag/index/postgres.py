@@ -43,6 +43,7 @@ import contextlib
 import json
 import logging
 import re
+import secrets
 import struct
 import threading
 import time
@@ -436,7 +437,7 @@ class PostgresStore:
         if own:  # callers normally hold writer_lock; a bare commit takes a connection of its own
             conn = self.connect(self.url)
         try:
-            dim = int(change.vectors.shape[1]) if len(change.vectors) else int(
+            dim = int(change.vectors.shape[1]) if len(change.vectors) or change.staged else int(
                 (base.manifest["dimension"] if base is not None else 384))
             self._ensure_schema(conn, dim)
             s = self.schema
@@ -479,13 +480,34 @@ class PostgresStore:
                         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                         [(c, d.id, v, d.source, d.title, d.date, d.symbol, Jsonb(d.to_dict()))
                          for d in change.documents])
+                taken = sorted(change.staged_docs.items())
+                staged = {"run": change.staged, "ids": [d for d, _ in taken], "parts": [p for _, p in taken]}
+                pick = "JOIN unnest(%(parts)s::int[], %(ids)s::text[]) AS k(part, id) ON x.part = k.part AND "
+                if change.staged:  # each document's rows from the one part they are taken from (retries may repeat them)
+                    conn.execute(f"INSERT INTO {s}.documents (collection, id, added_in, source, title, date, symbol, data) "
+                                 f"SELECT x.collection, x.id, {v}, x.source, x.title, x.date, x.symbol, x.data "
+                                 f"FROM {s}.staged_documents x {pick} x.id = k.id WHERE x.run = %(run)s "
+                                 "ORDER BY x.part, x.ord", staged)
+                    new_chunks = conn.execute(f"SELECT count(*) FROM {s}.staged_chunks x {pick} x.doc_id = k.id "
+                                              "WHERE x.run = %(run)s", staged).fetchone()[0]
+                else:
+                    new_chunks = len(change.chunks)
                 live = conn.execute(f"SELECT count(*) FROM {s}.chunks WHERE removed_in IS NULL").fetchone()[0]
-                bulk = live == 0 and len(change.chunks) >= _BULK_ROWS
+                bulk = live == 0 and new_chunks >= _BULK_ROWS
                 if bulk:  # pgvector builds a graph far faster from a full table than row by row
                     conn.execute(f"DROP INDEX IF EXISTS {s}.chunks_hnsw")
-                self._copy_chunks(conn, v, change)
+                if change.staged:  # rows the workers wrote, in the order of the parts
+                    cols = ", ".join("x." + col.strip() for col in _STAGED_COLS.split(","))
+                    conn.execute(f"INSERT INTO {s}.chunks (collection, {_STAGED_COLS}, added_in) "
+                                 f"SELECT x.collection, {cols}, {v} "
+                                 f"FROM {s}.staged_chunks x {pick} x.doc_id = k.id WHERE x.run = %(run)s "
+                                 "ORDER BY x.part, x.ord", staged)
+                    conn.execute(f"DELETE FROM {s}.staged_chunks WHERE run = %(run)s", staged)
+                    conn.execute(f"DELETE FROM {s}.staged_documents WHERE run = %(run)s", staged)
+                else:
+                    self._copy_chunks(conn, v, change)
                 if bulk:  # the graph built in memory (pgvector slows down sharply once it spills)
-                    mb = len(change.chunks) * (4 * dim + 16 * self.settings.hnsw_m + 64) * 1.2 / 2**20
+                    mb = new_chunks * (4 * dim + 16 * self.settings.hnsw_m + 64) * 1.2 / 2**20
                     conn.execute(f"SET LOCAL maintenance_work_mem = '{int(min(max(mb, 64), 4096))}MB'")
                     conn.execute(f"CREATE INDEX chunks_hnsw ON {s}.chunks USING hnsw (embedding vector_ip_ops) "
                                  f"WITH (m = {int(self.settings.hnsw_m)}, "
@@ -567,6 +589,98 @@ class PostgresStore:
                     buf.clear()
             buf += struct.pack(">h", -1)
             cp.write(bytes(buf))
+
+    # --- staging: rows written from anywhere, made live by one commit ---
+    def open_staging(self, dim: int) -> str:
+        """A new staging area (its name) that workers on any machine fill with `stage`; a commit
+        whose Change names it makes its rows live. Readers never see staged rows. Called by the
+        holder of the writer lock, so rows left by an earlier ingest that never committed are
+        deleted here."""
+        conn = self._writer
+        own = conn is None
+        if own:
+            conn = self.connect(self.url)
+        try:
+            self._ensure_schema(conn, dim)
+            s = self.schema
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"rag-schema:{s}",))
+                # UNLOGGED: staged rows need no WAL (nor a standby's copy); a crash only loses an ingest
+                conn.execute(f"""
+                    CREATE UNLOGGED TABLE IF NOT EXISTS {s}.staged_documents (
+                        run text NOT NULL, collection text NOT NULL, part int NOT NULL, ord int NOT NULL, id text NOT NULL,
+                        source text NOT NULL, title text, date text, symbol text, data jsonb NOT NULL);
+                    CREATE UNLOGGED TABLE IF NOT EXISTS {s}.staged_chunks (
+                        run text NOT NULL, collection text NOT NULL, part int NOT NULL, ord int NOT NULL,
+                        chunk_id text NOT NULL, doc_id text NOT NULL, source text NOT NULL,
+                        start_off int NOT NULL, end_off int NOT NULL, ordinal int NOT NULL,
+                        section text, paragraph int, paragraph_end int,
+                        text text NOT NULL, body text NOT NULL, nterms int NOT NULL, embedding vector NOT NULL);
+                    CREATE INDEX IF NOT EXISTS staged_chunks_run ON {s}.staged_chunks (run, part);
+                    CREATE INDEX IF NOT EXISTS staged_documents_run ON {s}.staged_documents (run, part);""")
+                # rows of this collection's earlier ingests that never committed (one writer per collection)
+                for table in ("staged_documents", "staged_chunks"):
+                    conn.execute(f"DELETE FROM {s}.{table} WHERE collection = %s", (self.collection,))
+            return "run-" + secrets.token_hex(8)
+        finally:
+            if own:
+                conn.close()
+
+    def stage(self, staging: str, part: int, documents: list[Document], chunks: list[Chunk], vectors: np.ndarray,
+              texts: list[str]) -> None:
+        """Write one part's documents and chunks (aligned with `vectors` and `texts`) into a staging
+        area, in one transaction; writing the same part again replaces it (a retried task)."""
+        s = self.schema
+        from psycopg.types.json import Jsonb
+
+        with self.connect(self.url) as conn, conn.transaction():
+            conn.execute(f"DELETE FROM {s}.staged_documents WHERE run = %s AND part = %s", (staging, part))
+            conn.execute(f"DELETE FROM {s}.staged_chunks WHERE run = %s AND part = %s", (staging, part))
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {s}.staged_documents (run, collection, part, ord, id, source, title, date, symbol, "
+                    "data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [(staging, self.collection, part, n, d.id, d.source, d.title, d.date, d.symbol, Jsonb(d.to_dict()))
+                     for n, d in enumerate(documents)])
+            vecs = np.ascontiguousarray(vectors, dtype=">f4")
+            head = struct.pack(">hh", vecs.shape[1] if vecs.ndim == 2 else 0, 0)
+            with conn.cursor() as cur, cur.copy(f"COPY {s}.staged_chunks (run, collection, part, ord, {_STAGED_COLS}) "
+                                                "FROM STDIN WITH (FORMAT binary)") as cp:
+                cp.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0))
+                buf = bytearray()
+                for i, (c, body) in enumerate(zip(chunks, texts)):
+                    buf += struct.pack(">h", 17)
+                    _text(buf, staging)
+                    _text(buf, self.collection)
+                    _int(buf, part)
+                    _int(buf, i)
+                    for text in (c.id, c.doc_id, c.source):
+                        _text(buf, text)
+                    for n in (c.start, c.end, c.ordinal):
+                        _int(buf, n)
+                    _text(buf, c.section)
+                    _int(buf, c.paragraph)
+                    _int(buf, c.paragraph_end)
+                    _text(buf, c.text)
+                    _text(buf, body)
+                    _int(buf, len(tokenize(body)))
+                    vb = vecs[i].tobytes()
+                    buf += struct.pack(">i", 4 + len(vb)) + head + vb
+                    if len(buf) > 1 << 20:
+                        cp.write(bytes(buf))
+                        buf.clear()
+                buf += struct.pack(">h", -1)
+                cp.write(bytes(buf))
+
+    def drop_staging(self, staging: str) -> None:
+        """Delete a staging area's rows (an ingest that will not commit them)."""
+        s = self.schema
+        with self.connect(self.url) as conn:
+            if conn.execute("SELECT to_regclass(%s)", (f"{s}.staged_chunks",)).fetchone()[0] is None:
+                return
+            with conn.transaction():
+                conn.execute(f"DELETE FROM {s}.staged_documents WHERE run = %s", (staging,))
+                conn.execute(f"DELETE FROM {s}.staged_chunks WHERE run = %s", (staging,))
 
     def _collect_garbage(self, conn, v: int) -> None:
         """Delete this collection's rows and manifests that none of its kept versions (its last
@@ -653,6 +767,8 @@ def _int(buf: bytearray, value: int | None) -> None:
     buf += b"\xff\xff\xff\xff" if value is None else struct.pack(">ii", 4, int(value))
 
 
+_STAGED_COLS = ("chunk_id, doc_id, source, start_off, end_off, ordinal, section, paragraph, paragraph_end, text, body, "
+                "nterms, embedding")
 _CHUNK_COLS = "rid, chunk_id, doc_id, source, text, start_off, end_off, ordinal, section, paragraph, paragraph_end"
 
 
