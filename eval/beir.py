@@ -76,7 +76,7 @@ def _file_hash(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def ensure_index(path: Path, docs: list, settings, embedder, log: Callable[[str], None]):
+def ensure_index(path: Path, docs: list, settings, embedder, log: Callable[[str], None], progress: bool = False):
     """The benchmark corpus's index under RAG_HOME/eval/beir/, built on first use."""
     from rag.index import Index
     from rag.ingest import index_documents
@@ -88,14 +88,14 @@ def ensure_index(path: Path, docs: list, settings, embedder, log: Callable[[str]
     if IndexDir(bench.index_dir).current() is None:
         log(f"indexing {len(docs)} documents of {path.name} into {home} (once) ...")
         t0 = time.perf_counter()
-        index_documents(docs, bench, embedder=embedder, progress=False)
+        index_documents(docs, bench, embedder=embedder, progress=progress)
         log(f"indexed in {time.perf_counter() - t0:.0f} s")
     return Index.load(bench), bench
 
 
 def run_beir(path: Path, settings, *, split: str = "train", limit: int | None = None,
              modes: tuple[str, ...] = ("bm25", "dense", "hybrid"), k_chunks: int = 300, embedder=None,
-             log: Callable[[str], None] = lambda m: None) -> dict:
+             log: Callable[[str], None] = lambda m: None, progress: bool = False) -> dict:
     """nDCG@10 and Recall@100 per retriever mode; saves the result JSON in RAG_HOME/eval/beir/."""
     from embeddings import get_embedder
     from rag.index.retrieve import HybridRetriever
@@ -109,7 +109,7 @@ def run_beir(path: Path, settings, *, split: str = "train", limit: int | None = 
     if limit:
         queries = dict(list(queries.items())[:limit])
     embedder = embedder or get_embedder(settings.embedding_model)
-    index, bench = ensure_index(path, docs, settings, embedder, log)
+    index, bench = ensure_index(path, docs, settings, embedder, log, progress=progress)
     result = {"dataset": path.name, "split": split, "queries": len(queries), "documents": len(index.documents),
               "chunks": len(index.chunks), "k_chunks": k_chunks, "embedding_model": index.manifest.get("model"),
               "fusion": settings.fusion, "created": datetime.datetime.now().isoformat(timespec="seconds"),

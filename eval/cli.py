@@ -295,10 +295,12 @@ def beir_cmd(path, split, limit, modes, k_chunks, as_json):
     nDCG@10 and Recall@100 per retriever.
     """
     from eval.beir import run_beir
+    from rag.ingest.progress import terminal
 
     settings = get_settings()
     result = run_beir(path, settings, split=split, limit=limit, modes=tuple(m.strip() for m in modes.split(",")),
-                      k_chunks=k_chunks, log=lambda m: click.echo(m, err=True))
+                      k_chunks=k_chunks, log=lambda m: click.echo(m, err=True),
+                      progress=not as_json and terminal())
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

@@ -111,7 +111,13 @@ def cli():
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @collection_option
-def ingest(paths, rebuild, as_json, quiet, collection):
+@click.option("--engine", type=click.Choice(["local", "ray"]), default=None,
+              help="local: this machine's cores (default, RAG_INGEST_ENGINE); ray: tasks on a Ray cluster.")
+@click.option("--address", default=None, metavar="auto|HOST:PORT",
+              help="The Ray cluster's head for --engine ray (default: auto, the cluster this machine has joined).")
+@click.option("--workers", type=click.IntRange(1, 1024), default=None,
+              help="Worker processes of the local engine (default: one per core, RAG_INGEST_WORKERS).")
+def ingest(paths, rebuild, as_json, quiet, collection, engine, address, workers):
     """Index files and folders (.txt .md .html .pdf .docx).
 
     Incremental: unchanged files are skipped, changed files replaced, and files that were
@@ -119,16 +125,26 @@ def ingest(paths, rebuild, as_json, quiet, collection):
     reported one per line; everything else is still indexed and nothing indexed before is lost.
     Exit status: 0 if every file was indexed, 1 if some failed.
 
+    Files are loaded, chunked and embedded on every core of this machine, or as Ray tasks across
+    a cluster with --engine ray (every node must see the files at the same path; with
+    RAG_STORE_URL the nodes write into PostgreSQL directly). A bar shows files and chunks done,
+    the rate and the time left when stderr is a terminal (not with --json or --quiet).
+
     \b
     Examples:
       rag ingest docs_raw/
       rag ingest report.pdf notes/ --json
       rag ingest papers/ --collection science
+      rag ingest /shared/archive --engine ray --address 10.0.0.5:6379
     """
     from rag.ingest import ingest as run_ingest
 
     settings = collection_settings(collection)
-    report = run_ingest(list(paths), settings, rebuild=rebuild, progress=False if quiet else None)
+    chosen = {"ingest_engine": engine, "ray_address": address, "ingest_workers": workers}
+    settings = settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
+    if address and settings.ingest_engine != "ray":
+        raise click.UsageError("--address names a Ray cluster: use it with --engine ray")
+    report = run_ingest(list(paths), settings, rebuild=rebuild, progress=False if quiet or as_json else None)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -47,6 +47,21 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are refused.")
     embed_batch_size: int = Field(
         16, ge=1, description="Chunks embedded per batch (16 was fastest on a 2-core CPU: bench/ingest_throughput.py).")
+    ingest_workers: int | None = Field(
+        None, ge=1,
+        description="Worker processes that load, clean, chunk and embed files side by side (default: one per core "
+        "this process may use; each embeds with one BLAS thread, the fastest split measured by "
+        "bench/ingest_scaling.py). 1: all in the calling process. Under 64 KB of new files the calling process "
+        "does it alone, as starting workers would cost more than it saves.")
+    ingest_engine: Literal["local", "ray"] = Field(
+        "local",
+        description="Where ingest runs: 'local' (this machine's cores) or 'ray' (Ray tasks across a cluster's "
+        "nodes: pip install -e .[ray]; docs/scaling-ingest.md).")
+    ray_address: str | None = Field(
+        None, description="The Ray cluster of ingest_engine 'ray': HOST:PORT of its head, or 'auto' (the default: "
+        "the cluster this machine has joined).")
+    ray_max_retries: int = Field(
+        3, ge=0, description="Times Ray runs a part of an ingest again when the worker or node running it dies.")
 
     # --- index ---
     approx_threshold: int = Field(

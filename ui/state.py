@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 from pydantic import ValidationError
 
@@ -277,44 +276,25 @@ def warm_up(s: Settings) -> None:
 # --- ingest with a progress bar ------------------------------------------------------------------
 
 
-class ProgressEmbedder:
-    """Wraps the embedder so ingest reports embedding progress (in slices, for a smooth bar)."""
-
-    SLICE = 16
-
-    def __init__(self, inner, on_progress):
-        self._inner = inner
-        self._on_progress = on_progress
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def embed(self, texts, *, batch_size: int = 64, progress=None) -> np.ndarray:
-        total = len(texts)
-        out = []
-        for i in range(0, total, self.SLICE):
-            part = texts[i : i + self.SLICE]
-            out.append(self._inner.embed(part, batch_size=batch_size))
-            if progress:
-                progress(len(part))
-            self._on_progress(min(i + self.SLICE, total), total)
-        return np.vstack(out) if out else self._inner.embed(texts, batch_size=batch_size)
-
-    def embed_query(self, text: str):
-        return self._inner.embed_query(text)
-
-
 def run_ingest(paths: list[Path], s: Settings, *, rebuild: bool = False, label: str = "Indexing") -> IngestReport:
     """Ingest with a Streamlit progress bar; the cached Assistant is dropped afterwards."""
     bar = st.progress(0.0, text=f"{label}: reading and splitting files…")
     notes: list[str] = []
 
-    def on_progress(done: int, total: int) -> None:
-        bar.progress(0.05 + 0.9 * done / max(total, 1), text=f"{label}: embedding passages {done}/{total}")
+    def on_progress(p: dict) -> None:
+        """Files done (parts on every core) or chunks embedded (one process), with the time left."""
+        left = f", about {p['seconds_left']:.0f} s left" if p.get("seconds_left") is not None else ""
+        rate = f" ({p['chunks_per_second']:.1f} chunks/s{left})" if p["chunks_done"] else ""
+        if p["files_total"] is not None and p["stage"] != "Reading":
+            bar.progress(0.05 + 0.9 * p["files_done"] / max(p["files_total"], 1),
+                         text=f"{label}: {p['files_done']}/{p['files_total']} files, {p['chunks_done']} passages{rate}")
+        elif p["chunks_total"]:
+            bar.progress(0.05 + 0.9 * p["chunks_done"] / max(p["chunks_total"], 1),
+                         text=f"{label}: embedding passages {p['chunks_done']}/{p['chunks_total']}{rate}")
 
     try:
-        report = ingest(list(paths), s, embedder=ProgressEmbedder(embedder(s), on_progress),
-                        rebuild=rebuild, progress=False, log=notes.append)
+        report = ingest(list(paths), s, embedder=embedder(s), rebuild=rebuild, progress=False, log=notes.append,
+                        on_progress=on_progress)
     finally:
         index_changed()
     bar.progress(1.0, text=f"{label}: done. {report.summary()}")
