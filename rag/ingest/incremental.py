@@ -384,6 +384,8 @@ def _rows(new_docs: list[Document], produced: _Produced | None, embedder: Embedd
 
 def _engine_for(settings: Settings, items: list) -> Engine | None:
     """The engine that runs this ingest's parts, or None to do it all in this process."""
+    if len({i.source for i in items}) < len(items):  # results are matched to items by source
+        return None
     if settings.ingest_engine == "ray":
         from rag.ingest.ray_engine import RayEngine
 
