@@ -314,6 +314,27 @@ def _ingest_throughput_table(data: dict) -> Table:
     return (["Contender", "Chunks per second, median"], rows)
 
 
+def _ingest_scaling_table(data: dict) -> Table:
+    rate = data.get("chunks_per_second_median") or {}
+    ratio = data.get("ratio_vs_single") or {}
+    cores = data.get("cores_used_median") or {}
+    per_cpu = data.get("chunks_per_cpu_second") or {}
+    rows = [[name, fmt(r), f"{fmt(ratio[name])}x" if name in ratio else "–", fmt(cores.get(name)),
+             fmt(per_cpu.get(name))] for name, r in rate.items()]
+    return (["Contender", "Chunks per second, median", "vs one process", "Cores it got", "Chunks per CPU-second"],
+            rows)
+
+
+def _ingest_scaling_headline(data: dict) -> str:
+    rate = data.get("chunks_per_second_median") or {}
+    single, allc = rate.get("(a) single process"), rate.get("(b) all cores")
+    ray = rate.get("(c) Ray, 2 worker nodes")
+    idle = data.get("projected_idle_ratios") or {}
+    return (f"{fmt(allc)} chunks/s on every core, {fmt(single)} in one process, {fmt(ray)} on Ray with two worker "
+            f"nodes, beside other work; from CPU time, every core would be {fmt(idle.get('all_cores_vs_single'))}x "
+            "one process on an idle machine")
+
+
 def _query_latency_table(data: dict) -> Table:
     rows = []
     for r in data.get("scifact") or []:
@@ -423,8 +444,10 @@ SPECS: dict[str, Spec] = {
         readme="Time to a verified answer (embedded model)"),
     "ingest_scaling": Spec(
         "Ingest scaling",
-        "Ingest throughput as workers are added. See [scaling ingest](scaling-ingest.md).",
-        "python bench/ingest_scaling.py", readme="Ingest throughput"),
+        "Chunks per second of one process, every local core and Ray with two worker nodes on this machine, "
+        "round-robin on the same files, with the CPU time each got. See [scaling ingest](scaling-ingest.md).",
+        "python bench/ingest_scaling.py", _ingest_scaling_table, _ingest_scaling_headline,
+        readme="Ingest throughput"),
     "retrieval_quality": Spec(
         "Retrieval quality (SciFact)",
         "SciFact's train queries against its whole corpus, indexed through the project's own ingest: nDCG@10 and "
