@@ -20,7 +20,7 @@ from rag.answer.parts import missing_note, part_query, part_question, question_p
 from rag.errors import LLMUnavailable
 from rag.llm.prompt import REFUSAL, answer_messages, rewrite_messages
 from rag.answer.quote import quote_answer, quote_start, rank_sentences, select_context
-from rag.answer.relevance import attributed, attributed_elsewhere, misses_figure, names_subject, states_ruled_out
+from rag.answer.relevance import attributed, misses_figure, names_subject, states_ruled_out
 from rag.index.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Hit, SearchFilter
@@ -225,17 +225,6 @@ class Assistant:
                         sentences.append(_quoted(best, where[part_hits[i][best.candidate.hit].chunk.id], book,
                                                  "quoted: the judge found this sentence answers this part"))
                 citations = book.citations
-            elif checker is not None and on("second_look") and any(
-                    x.supported and x.citations for x in sentences):
-                # the model may have cited the wrong sentence of what it read (another speaker's
-                # figure, a neighbouring fact): the judge compares its cited evidence with the
-                # best-ranked candidate sentences
-                yield {"event": "status", "stage": "judging"}
-                best, why, judged = self._outranked(query, hits, documents, _spans(sentences, citations))
-                if best is not None:
-                    evidence = tuple(dict(_quote(e.candidate, hits, documents), p_answer=e.p_answer) for e in judged)
-                    removed += [replace(x, supported=False, reason=why[0]) for x in sentences]
-                    sentences, citations = _quoted_answer(best, hits, documents, why[1])
         timings["verify"] = _ms(t)
         refused = not any(s.supported and s.citations for s in sentences)
         if refused and mode == "generate" and raw is not None and on("rescue"):
@@ -291,38 +280,6 @@ class Assistant:
         return _quoted_answer(best, hits, documents, "quoted: the judge found this sentence answers; the written "
                                                      "answer was not supported"), judged
 
-    def _outranked(self, query: str, hits: list[Hit], documents: dict, spans: list):
-        """(the candidate sentence of `hits` that should replace the written answer whose cited
-        (doc_id, start, end, quote) are `spans`, or None; (why the written sentences go, why the
-        candidate is quoted); every judged candidate).
-
-        The candidate is `_answering`'s best (the judge finds it answers), not inside a cited span,
-        and either the judge finds it answers clearly better than the cited evidence
-        (reader.outranks), or it is attributed to whom the question names and the cited evidence
-        is not (attributed_elsewhere): the small judge reads a sentence well but not who said it.
-        The best `judge_candidates` candidates are read whatever they score (no quote-mode floor:
-        the question is answered already, the judge only checks the answer)."""
-        ranked = candidates.rank(query, hits, documents, self.embedder,
-                                 on=self.settings.on)
-        best, judged = self._answering(query, query, hits, documents, ranked=ranked, floor=0.0)
-        if best is None:
-            return None, None, judged
-        doc_of = [h.chunk.doc_id for h in hits]
-        if any(reader.in_span(best.candidate, doc_of, span) for span in spans):
-            return None, None, judged  # the answer already cites it
-        cited = reader.cited_probability(query, spans, ranked, doc_of, judged, self._judge_for(self._generator))
-        if cited is None:
-            return None, None, judged
-        if reader.outranks(best, cited):
-            return best, (OUTRANKED, f"quoted: the judge found this sentence answers ({best.p_answer:.2f}) "
-                                     f"better than the written answer's evidence ({cited:.2f})"), judged
-        c = best.candidate
-        if attributed_elsewhere(query, _paragraph_text(documents[doc_of[c.hit]], c.start, c.text),
-                                [_paragraph_text(documents[d], a, q) for d, a, _, q in spans]):
-            return best, (MISATTRIBUTED, f"quoted: the judge found this sentence answers ({best.p_answer:.2f}), "
-                                         "and its paragraph names whom the question asks about"), judged
-        return None, None, judged
-
     def _answering(self, question: str, ranking: str, hits: list[Hit], documents: dict, figure_of: str | None = None,
                    ranked: list | None = None, floor: float | None = None, threshold: float = ANSWER_THRESHOLD):
         """(the judged candidate sentence of `hits` that best answers `question`, or None; every
@@ -355,14 +312,15 @@ class Assistant:
         """The ranked candidates the judge reads, in order: those that could be chosen, scoring at
         least `floor`, holding a figure when `figure_of` (the part asked; default: the question)
         asks for one, from a document naming what the question names, naming what the part asked
-        names themselves or through their headings and paragraph's opening (`names_subject`), and
-        not stating what it rules out. The sentence stating an asked-for figure often ranks
+        names themselves or through their document's title, their headings and their paragraph's
+        opening (`names_subject`), and not stating what it rules out. The sentence stating an asked-for figure often ranks
         below sentences that only share the question's words, so the judge reads past them."""
         on = self.settings.on
         naming = {d for d in {h.chunk.doc_id for h in hits} if not names_not_in(question, [d], documents)}
         return [c for c in ranked if c.score >= floor and hits[c.hit].chunk.doc_id in naming
                 and not misses_figure(figure_of or question, [c.text])
-                and (not on("subject_named") or names_subject(figure_of or question, f"{c.text} {c.context}"))
+                and (not on("subject_named") or names_subject(
+                    figure_of or question, f"{documents[hits[c.hit].chunk.doc_id].title} {c.text} {c.context}"))
                 and (not on("conditions") or not states_ruled_out(figure_of or question, c.text))]
 
     def _evidence_first(self, question: str, query: str, hits: list[Hit], documents: dict, t0: float,
@@ -529,9 +487,6 @@ class _Ranked:
 
 DIFFER_NOTE = "The sources give different figures."
 NOT_CORRECT = "the judge found it is not a correct answer to the question, according to what it cites"
-OUTRANKED = "the judge found another retrieved sentence answers the question better"
-MISATTRIBUTED = ("the passage it cites never names whom the question asks about; another retrieved sentence's "
-                 "passage does, and answers")
 MISSING_FIGURE_NOTE = "The documents do not give the figure asked for."
 
 
@@ -555,12 +510,6 @@ def _quoted_answer(evidence, hits: list[Hit], documents: dict, reason: str) -> t
     """An answer that is one judged candidate of `hits`, quoted: (sentences, citations)."""
     book = CitationBook(hits, documents)
     return [_quoted(evidence, evidence.candidate.hit, book, reason)], book.citations
-
-
-def _spans(sentences: list[AnswerSentence], citations: list) -> list[tuple[str, int, int, str]]:
-    """(doc_id, start, end, quote) of each citation the supported `sentences` carry."""
-    used = {n for x in sentences if x.supported for n in x.citations}
-    return [(c.doc_id, c.start, c.end, c.quote) for c in citations if c.n in used]
 
 
 def _paragraph_text(doc, start: int, fallback: str) -> str:

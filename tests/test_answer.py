@@ -336,8 +336,10 @@ def test_an_answer_about_someone_the_question_does_not_name_is_refused(home, rea
 
     ans = _assistant(home, real_embedder, reply).ask(CORRIDOR.format("Narnia"))
     assert ans.refused and ans.answer == REFUSAL and not ans.citations
-    [gone] = ans.removed
-    assert "never name Narnia" in gone.reason
+    [gone] = ans.removed  # by whichever check reads it first: the sentence, or the documents it cites
+    from rag.answer.relevance import NOT_THE_SUBJECT
+
+    assert "never name Narnia" in gone.reason or gone.reason == NOT_THE_SUBJECT
     named = _assistant(home, real_embedder, reply).ask(CORRIDOR.format("Solomon Islands"))
     assert not named.refused and "strategic corridor" in named.citations[0].quote
     quote = Assistant(Settings(home=home, mode="quote"), embedder=real_embedder)
@@ -436,108 +438,6 @@ def test_a_rescued_quote_that_refers_back_names_whom(home, real_embedder):
     [cit] = ans.citations
     assert cit.quote.startswith("Shawnna Hoffman") and cit.quote.rstrip().endswith("she said.")
     assert "Shawnna Hoffman" in ans.answer
-    _check_offsets(ans)
-
-
-def test_a_written_answer_citing_the_wrong_sentence_gives_way_to_the_one_the_judge_finds_answers(home, real_embedder):
-    """Seen in the eval (q008): the answer sentence ranked first in the model's context, and the
-    model copied another source's sentence instead, true and cited, so every check passed. The
-    judge compares the cited sentence with the best candidates; one that answers clearly better
-    (by ANSWER_MARGIN) replaces the written answer, quoted. A lead below the margin, or a judge
-    that also finds the cited sentence answers, keeps what the model wrote."""
-    from rag.answer.judge import ANSWER_MARGIN, ScriptedJudge
-
-    question = "Pursuant to which General Assembly resolution was the June 2025 multi-stakeholder hearing convened?"
-    wrong = ("The General Assembly will reconvene at 10 a.m. on Wednesday, 24 November, to take action on two draft "
-             "resolutions and continue its debates on several outstanding items")
-
-    def reply(messages):
-        if "<<<" not in messages[-1]["content"] or "Claim" in messages[-1]["content"]:
-            return "yes"  # the verifier's own judge
-        return f"{wrong} [{source_with(messages, 'reconvene at 10 a.m.')}]."
-
-    def ask(fn):
-        s = Settings(home=home, answer_flow="context")
-        return Assistant(s, generator=ScriptedGenerator(reply), embedder=real_embedder,
-                         judge=ScriptedJudge(fn)).ask(question)
-
-    def text(prompt):
-        return prompt.split("Text: ")[-1]
-
-    ans = ask(lambda p: 0.9 if "79/286" in text(p) else 0.3)
-    assert not ans.refused
-    [sentence] = ans.sentences
-    [cit] = ans.citations
-    assert "79/286" in cit.quote and "better than the written answer" in sentence.reason
-    assert [r.text for r in ans.removed] == [wrong + "."] and "answers the question better" in ans.removed[0].reason
-    assert any(e["p_answer"] == 0.9 for e in ans.evidence)
-    _check_offsets(ans)
-
-    for fn in (lambda p: 0.9 if "79/286" in text(p) else 0.9 - ANSWER_MARGIN / 2,  # not clearly better
-               lambda p: 0.9 if "79/286" in text(p) or "reconvene" in text(p) else 0.3):  # the cited one answers too
-        kept = ask(fn)
-        assert [s.text for s in kept.sentences] == [wrong + "."], kept.sentences
-        assert "reconvene at 10 a.m." in kept.citations[0].quote and not kept.removed
-
-
-def test_a_figure_cited_from_another_speakers_paragraph_gives_way_to_the_named_speakers(home, real_embedder):
-    """Seen in the eval (q037): asked for the figure the President of the General Assembly gave,
-    the model cited another speaker's paragraph (a Permanent Representative's 25%), and the judge,
-    which reads a sentence well but not who said it, found both speakers' sentences answer. The
-    paragraph the answer cites never names the President; the one holding the 35% does, so that
-    sentence replaces the written answer. Asked about the Representative, the same citation stays."""
-    from rag.answer.judge import ScriptedJudge
-    from rag.pipeline import MISATTRIBUTED
-
-    def ask(question):
-        def reply(messages):
-            if "<<<" not in messages[-1]["content"] or "Claim" in messages[-1]["content"]:
-                return "yes"  # the verifier's own judge
-            return f"The increase in victims since 2019 was 25% [{source_with(messages, '25% rise in victim')}]."
-
-        judge = ScriptedJudge(lambda p: 0.85 if re.search(r"35% increase|25% rise", p.split("Text: ")[-1]) else 0.2)
-        return Assistant(Settings(home=home, answer_flow="context"), generator=ScriptedGenerator(reply),
-                         embedder=real_embedder, judge=judge).ask(question)
-
-    ans = ask("According to the President of the General Assembly's opening remarks at the June 2025 hearing, "
-              "what was the increase in victims since 2019?")
-    [sentence] = ans.sentences
-    [cit] = ans.citations
-    assert "35% increase in victims" in cit.quote and "names whom the question asks about" in sentence.reason
-    assert [r.reason for r in ans.removed] == [MISATTRIBUTED]
-    _check_offsets(ans)
-
-    kept = ask("According to the Permanent Representative of Tajikistan at the June 2025 hearing, what was the "
-               "increase in victims since 2019?")
-    assert [x.text for x in kept.sentences] == ["The increase in victims since 2019 was 25%."], kept.sentences
-    assert "25% rise in victim" in kept.citations[0].quote and not kept.removed
-
-
-def test_of_the_sentences_the_judge_finds_answer_the_one_attributed_to_whom_the_question_names_wins(home, real_embedder):
-    """Seen in the eval (q037, once retrieval pulled in the Secretary-General's message): the judge
-    found the Secretary-General's "children ... increased by one third since 2019" answers best
-    (0.85), above the President's own "35% increase in victims" (0.80). Only the President's
-    paragraph names him, so his sentence is the one that replaces the misattributed answer."""
-    from rag.answer.judge import ScriptedJudge
-    from rag.pipeline import MISATTRIBUTED
-
-    def reply(messages):
-        if "<<<" not in messages[-1]["content"] or "Claim" in messages[-1]["content"]:
-            return "yes"  # the verifier's own judge
-        return f"The increase in victims since 2019 was 25% [{source_with(messages, '25% rise in victim')}]."
-
-    def p(prompt):
-        text = prompt.split("Text: ")[-1]
-        return 0.85 if "one third since 2019" in text else 0.80 if re.search(r"35% increase|25% rise", text) else 0.2
-
-    question = ("According to the President of the General Assembly's opening remarks at the June 2025 hearing, "
-                "what was the increase in victims since 2019?")
-    ans = Assistant(Settings(home=home, answer_flow="context"), generator=ScriptedGenerator(reply),
-                    embedder=real_embedder, judge=ScriptedJudge(p)).ask(question)
-    [cit] = ans.citations
-    assert "35% increase in victims" in cit.quote, cit.quote
-    assert any("one third since 2019" in e["text"] for e in ans.evidence)  # the judge read it
-    assert [r.reason for r in ans.removed] == [MISATTRIBUTED]
     _check_offsets(ans)
 
 

@@ -131,3 +131,19 @@ def test_every_step_can_be_switched_off():
     code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "rag").rglob("*.py"))
     for step in STEPS:
         assert re.search(rf"""on\(["']{step}["']\)|["']{step}["'] not in off""", code), step
+
+
+def test_the_verifier_reads_a_passage_with_the_headings_it_sits_under(real_embedder):
+    """"Read all the files and check their CRCs." under the heading "ZipFile.testzip()" states what
+    testzip does: the heading's terms count toward the sentence's, and its names are the passage's."""
+    from rag.answer.verify import EvidenceVerifier, Passage, hard_failures
+
+    claim = "The ZipFile.testzip method reads every file in the archive and checks its CRC."
+    text = "Read all the files in the archive and check their CRCs and file headers."
+    bare = Passage(text, 0, len(text))
+    headed = Passage(text, 0, len(text), title="ZipFile.testzip()", heading="ZipFile.testzip()")
+    v = EvidenceVerifier(real_embedder)
+    [[without]], [[with_heading]] = v.assess([claim], [bare]), v.assess([claim], [headed])
+    assert with_heading.score > without.score + 0.05
+    assert hard_failures(claim, text) == ["ZipFile not in the passage"]
+    assert hard_failures(claim, text, headed.title) == []

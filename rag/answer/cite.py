@@ -16,8 +16,10 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 from rag.llm.prompt import REFUSAL
-from rag.answer.relevance import (OFF_TOPIC, REASON as MISSES_FIGURE, RESTATES, RULED_OUT, misses_figure,
-                                  names_absent, names_reason, off_topic, restates, states_ruled_out)
+from rag.answer.relevance import (NOT_THE_SUBJECT, OFF_TOPIC, REASON as MISSES_FIGURE, RESTATES, RULED_OUT,
+                                  misses_figure, names_absent, names_reason, names_subject, off_topic, restates,
+                                  states_ruled_out)
+from rag.ingest.clean import short_path
 from rag.ingest.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
 from rag.answer.verify import EvidenceVerifier, Passage, Support
@@ -101,8 +103,11 @@ def _clean(text: str) -> str:
 
 def passage(doc: Document, start: int, end: int) -> Passage:
     """doc.text[start:end] as the verifier sees it: names and figures may also come from the
-    document's title, symbol and date."""
-    return Passage(doc.text, start, end, " ".join(x for x in (doc.title, doc.symbol, doc.date) if x))
+    document's title, symbol and date, and from the headings of its section (what it is about)."""
+    para = doc.paragraph_at(start)
+    heading = short_path(para.section) if para is not None else ""
+    return Passage(doc.text, start, end, " ".join(x for x in (doc.title, doc.symbol, doc.date, heading) if x),
+                   heading=heading)
 
 
 def passages_for(hits: list[Hit], documents: dict[str, Document]) -> list[Passage]:
@@ -179,6 +184,9 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
             why, score = RESTATES, max(row[f].score for f in found)
         elif found and on("conditions") and states_ruled_out(question, " ".join([d.text, *evidence(found)])):
             why, score = RULED_OUT, max(row[f].score for f in found)
+        elif found and on("subject_named") and not names_subject(
+                question, " ".join([d.text, *evidence(found), *(passages[f].title for f in found)])):
+            why, score = NOT_THE_SUBJECT, max(row[f].score for f in found)
         elif ok_cited:
             bad = [n for n in d.cited if n not in ok_cited]
             if bad:

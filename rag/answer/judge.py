@@ -50,14 +50,6 @@ ANSWER_THRESHOLD = 0.78
 # seventeenth session): default 0.674 against 0.605, SciFact 0.703 against 0.595; no unanswerable
 # item answered at either.
 RESCUE_THRESHOLD = 0.74
-# How much more probable than the written answer's own cited sentences another retrieved sentence
-# must be to replace the answer (rag/answer/reader.py `outranks`). Measured on the committed
-# baselines' single-part answers, labelled by the items' fact regexes: replacing where the best
-# other sentence led by at least d fixed q008, q038 (default) and s003 (SciFact) and broke none
-# for any d in (0.079, 0.148]; below that s030 (lead 0.079) loses its right answer, above it
-# s003 (0.148) is not fixed. Each suite alone allows (0.019, 0.196] (default) and (0.079, 0.148]
-# (SciFact); 0.1 lies in both.
-ANSWER_MARGIN = 0.1
 # The bar below which a written answer is not an answer to the question: the judge's probability
 # that the answer is correct according to its cited evidence (`correct_messages`; the question,
 # not only the claim, is read). Fitted on the written answers of both suites' single-part items

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.candidates import Candidate
-from rag.answer.judge import ANSWER_MARGIN, ANSWER_THRESHOLD, Judge, answer_messages, correct_messages
+from rag.answer.judge import ANSWER_THRESHOLD, Judge, answer_messages, correct_messages
 from rag.answer.relevance import asks_for_figure, figures
 
 
@@ -48,32 +48,6 @@ def choose(question: str, candidates: list[Candidate], judge: Judge, *, top: int
     return chosen, judged
 
 
-def in_span(c: Candidate, doc_of: list[str], span: tuple[str, int, int, str]) -> bool:
-    """Whether candidate `c` overlaps the cited (doc_id, start, end, quote) `span`; `doc_of[i]` is
-    the document of hit i."""
-    doc_id, start, end, _ = span
-    return doc_of[c.hit] == doc_id and c.start < end and c.end > start
-
-
-def cited_probability(question: str, spans: list[tuple[str, int, int, str]], candidates: list[Candidate],
-                      doc_of: list[str], judged: list[Evidence], judge: Judge) -> float | None:
-    """The judge's probability that the written answer's evidence answers the question: the most
-    probable sentence inside any cited (doc_id, start, end, quote) span. Sentences already judged
-    are not asked again; a span holding no candidate sentence is judged as its quote. None when
-    the judge cannot answer, or nothing is cited."""
-    known = {(doc_of[e.candidate.hit], e.candidate.start): e.p_answer for e in judged}
-    found: list[float] = []
-    for span in spans:
-        inside = [c for c in candidates if in_span(c, doc_of, span)]
-        ps = [known[(span[0], c.start)] if (span[0], c.start) in known
-              else judge.p_yes(answer_messages(question, c.text, c.context)) for c in inside] or [
-            judge.p_yes(answer_messages(question, span[3]))]
-        if any(p is None for p in ps):
-            return None
-        found += ps
-    return max(found, default=None)
-
-
 def correct_probability(question: str, answered: list[tuple[str, list[str]]], judge: Judge) -> float | None:
     """The judge's probability that the written answer is a correct answer to `question`: for
     each (sentence, the quotes it cites), whether the sentence is correct according to those
@@ -88,12 +62,6 @@ def correct_probability(question: str, answered: list[tuple[str, list[str]]], ju
             return None
         found.append(p)
     return max(found, default=None)
-
-
-def outranks(best: Evidence, cited: float, margin: float = ANSWER_MARGIN) -> bool:
-    """Whether the judge finds `best` answers the question clearly better (by `margin` or more)
-    than the written answer's cited evidence, whose probability is `cited`."""
-    return best.p_answer is not None and best.p_answer - cited >= margin
 
 
 def unjudged(candidates: list[Candidate], keep: int, floor: float) -> list[Evidence]:

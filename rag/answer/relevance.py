@@ -209,12 +209,6 @@ def attributed(question: str, paragraph: str) -> bool:
     return bool(asked) and bool(named(asked, paragraph))
 
 
-def attributed_elsewhere(question: str, candidate_paragraph: str, cited_paragraphs: Iterable[str]) -> bool:
-    """Whether the paragraph of `candidate_paragraph` is `attributed` to whom the question names
-    and none of the paragraphs the answer cites is."""
-    return attributed(question, candidate_paragraph) and not any(attributed(question, p) for p in cited_paragraphs)
-
-
 def names_reason(missing: list[str]) -> str:
     return "the documents cited never name " + " or ".join(missing) + ": about something else"
 
@@ -247,8 +241,9 @@ def names_subject(question: str, text: str) -> bool:
         named([a for a in asked if a[:1].isupper() and a.isalpha()], text))
 
 
-# "without a compiler", "not on Windows", "except the PNG terminal", "no root access"
-_RULED_OUT = re.compile(r"\b(?:without|except|excluding|other than|not|no|never)\s+(?:a|an|the|any|using|on|in|"
+# "without a compiler", "except the PNG terminal", "other than root": what the thing asked for must
+# not be or need. ("Which descriptors are not closed?" negates what is asked, and rules out nothing.)
+_RULED_OUT = re.compile(r"\b(?:without|except(?: for)?|excluding|other than)\s+(?:a|an|the|any|using|on|in|"
                         r"for|with|to|by)?\s*([^\W\d_][\w.-]*)", re.I)
 _NEGATOR = re.compile(r"\b(?:without|except|excluding|not|no|never|nor|cannot|n't|neither|instead of)\b", re.I)
 
@@ -275,3 +270,4 @@ def states_ruled_out(question: str, text: str) -> bool:
 
 
 RULED_OUT = "its source states what the question rules out"
+NOT_THE_SUBJECT = "neither it nor its source (with its title and headings) names what the question asks about"

@@ -1,6 +1,6 @@
 """The answer stage's optional steps, by name.
 
-Each step below can be switched off (`RAG_ANSWER_OFF=rescue,second_look`) so that what it adds
+Each step below can be switched off (`RAG_ANSWER_OFF=rescue,answer_check`) so that what it adds
 can be measured: `rag eval ablate` turns each off in turn over every suite and prints the
 change in items passing. A step that does not earn its place on the pooled development halves
 of the suites is removed from the code, not left switched off.
@@ -23,13 +23,13 @@ STEPS: dict[str, str] = {
     "asked_names": "an answer whose cited documents never name what the question names is a refusal",
     "answer_check": "the judge's probability that the written answer is correct for the question must pass a bar",
     "conditions": "an answer whose source states what the question rules out (\"without X\") is removed",
-    "subject_named": "a sentence the judge may quote must name, itself or through its headings, what the question names",
+    "subject_named": "an answer, or a sentence the judge may quote, must name what the question names, itself or "
+                     "through its source's title and headings",
     # questions in two parts (rag/answer/parts.py)
     "parts": "a question asking two things is retrieved, read and answered part by part",
     "part_retry": "a part answered with an earlier part's figures is read once more without them",
     "part_rescue": "a part nothing answered goes to the judge, which may quote a sentence for it",
     # the judge over candidate sentences (rag/pipeline.py)
-    "second_look": "a written answer is replaced by a candidate the judge finds answers clearly better",
     "rescue": "when nothing written survives, the judge may quote the candidate that answers",
     "prefer_attributed": "among answering candidates, one whose paragraph names whom the question names comes first",
     # what the model reads (rag/index/retrieve.py, rag/answer/quote.py)

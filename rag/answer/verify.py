@@ -56,7 +56,8 @@ _QUOTED = re.compile(r"[\"“]([^\"“”]{4,}?)[\"”]")
 _NAME = re.compile(r"\b(?:[A-Z][a-z’'‑-]*[A-Z][A-Za-z]*|[A-Z]{2,}[a-z]?|[A-Z][a-z’'‑-]{2,})\b")
 _FUNCTION_CAPS = {"The", "This", "That", "These", "Those", "It", "Its", "In", "On", "At", "By", "For", "And",
                   "But", "Or", "As", "A", "An", "He", "She", "They", "We", "I", "His", "Her", "Their", "Our",
-                  "According", "Also", "However", "There", "Here", "When", "While", "With", "From", "To"}
+                  "According", "Also", "However", "There", "Here", "When", "While", "With", "From", "To",
+                  "What", "Which", "Who", "Whom", "Whose", "Why", "How", "Where"}
 
 
 def norm(s: str) -> str:
@@ -582,8 +583,9 @@ class Passage:
     text: str  # the whole document text (offsets are into it)
     start: int
     end: int
-    title: str = ""
+    title: str = ""  # what names and figures may also come from: the document's title, symbol, date, headings
     windows: list[tuple[int, int]] = field(default_factory=list)
+    heading: str = ""  # what the passage is about: its section's headings ("request_timeout (integer)")
 
     def __post_init__(self):
         sents = split_sentences(self.text, self.start, self.end) or [(self.start, self.end)]
@@ -621,7 +623,10 @@ class EvidenceVerifier:
         vecs = self.embedder.embed(list(claims) + win_texts)
         cvec, wvec = vecs[: len(claims)], vecs[len(claims):]
         cos = cvec @ wvec.T
-        win_terms = [content_terms(t) for t in win_texts]
+        # a window holds the terms its passage's headings hold: "Read all the files in the archive
+        # and check their CRCs" under the heading "testzip()" is about testzip
+        heads = [content_terms(p.heading) for p in passages]
+        win_terms = [content_terms(t) | heads[j] for t, (j, _, _) in zip(win_texts, owners)]
         out: list[list[Support]] = []
         for i, claim in enumerate(claims):
             terms = content_terms(claim)
