@@ -53,14 +53,27 @@ class Models:
 
     def __init__(self, settings, mode: str, cache=None):
         self.settings, self.mode, self.cache = settings, mode, cache
-        self._embedder = self._generator = self._judge = None
+        self._embedder = self._indexer = self._generator = self._judge = None
+
+    @property
+    def indexer(self):
+        """The embedder ingest uses (it may hand it to worker processes)."""
+        if self._indexer is None:
+            from embeddings import get_embedder
+
+            self._indexer = get_embedder(self.settings.embedding_model)
+        return self._indexer
 
     @property
     def embedder(self):
+        """The embedder answers use; when measuring configurations, one that keeps its vectors
+        (the configurations embed the same texts again)."""
         if self._embedder is None:
-            from embeddings import get_embedder
+            self._embedder = self.indexer
+            if self.cache is not None:
+                from eval.llmcache import CachedEmbedder
 
-            self._embedder = get_embedder(self.settings.embedding_model)
+                self._embedder = CachedEmbedder(self.indexer)
         return self._embedder
 
     def parts(self) -> tuple:
@@ -86,7 +99,7 @@ def index_suite(spec: SuiteSpec, settings, models: Models, log: Callable[[str], 
     """Bring the suite's own index up to date with its corpus."""
     from rag.ingest import ingest
 
-    report = ingest(list(spec.corpus), settings, embedder=models.embedder, progress=progress,
+    report = ingest(list(spec.corpus), settings, embedder=models.indexer, progress=progress,
                     log=lambda m: log(f"[{spec.name}] {m}"))
     if report.failed:
         log(f"[{spec.name}] warning: {report.summary()}")
