@@ -320,15 +320,19 @@ def beir_cmd(path, split, limit, modes, k_chunks, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--half", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True,
               help="Which half of the pairs (fixed by a hash of each id): fit on dev, report test.")
+@click.option("--off", default="", metavar="STEPS",
+              help="Verifier checks to switch off, comma-separated (verify_figures, verify_names, ...), to measure them.")
+@click.option("--llm-cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Reuse the model's earlier verdicts for the same prompts from this file.")
 @click.option("--calibrate", is_flag=True,
               help="Fit the judge's threshold on the odd-numbered pairs and report ROC AUC and accuracy on the "
               "even-numbered ones (the value goes in rag/answer/judge.py SUPPORT_THRESHOLD).")
-def verifier_cmd(labels, judge, as_json, half, calibrate):
+def verifier_cmd(labels, judge, as_json, half, off, cache_path, calibrate):
     """Accuracy of the evidence verifier on labelled pairs, with and without the LLM judge."""
     from eval.suite import half_of
     from eval.verifier_eval import evaluate_verifier, format_report, load_labels
 
-    settings = get_settings()
+    settings = get_settings(answer_off=off or None)
     pairs = [r for r in load_labels(labels) if half in ("all", half_of(r["id"]))]
     if calibrate:
         from eval.verifier_eval import calibrate as fit
@@ -346,7 +350,13 @@ def verifier_cmd(labels, judge, as_json, half, calibrate):
             for k, v in result["per_kind"].items():
                 click.echo(f"  {k:<22} n={v['n']:<3} accuracy {v['accuracy']:.3f}")
         return
-    result = evaluate_verifier(pairs, settings, with_judge=judge)
+    generator = None
+    if judge and cache_path:
+        from eval.llmcache import CachedGenerator, ReplyCache
+        from rag.llm.generate import make_generator
+
+        generator = CachedGenerator(make_generator(settings), ReplyCache(cache_path))
+    result = evaluate_verifier(pairs, settings, with_judge=judge, generator=generator)
     click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
 
 

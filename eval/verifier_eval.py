@@ -77,7 +77,8 @@ def score(labels: list[dict], verifier: EvidenceVerifier, titles: dict[str, str]
 def evaluate_verifier(labels: list[dict], settings, *, with_judge: bool = True, embedder=None, generator=None,
                       root: Path | None = None, judge=None) -> dict:
     """Both configurations on the same pairs (the judge one only when `with_judge`). The judge is
-    `judge` (a rag.answer.judge.Judge) when given, else the generator's own."""
+    `judge` (a rag.answer.judge.Judge) when given, else the generator's own. The hard checks
+    switched off in `settings.answer_off` (verify_figures, verify_names, ...) are off here too."""
     from embeddings import get_embedder
 
     from eval import EVAL_DIR
@@ -85,7 +86,9 @@ def evaluate_verifier(labels: list[dict], settings, *, with_judge: bool = True, 
 
     embedder = embedder or get_embedder(settings.embedding_model)
     titles = _titles(labels, root or EVAL_DIR.parent)
-    out = {"pairs": len(labels), "configs": {"no judge": score(labels, EvidenceVerifier(embedder), titles)}}
+    off = frozenset(x for x in settings.answer_off.split(",") if x)
+    out = {"pairs": len(labels), "off": sorted(off),
+           "configs": {"no judge": score(labels, EvidenceVerifier(embedder, off=off), titles)}}
     if with_judge:
         if judge is None:
             if generator is None:
@@ -96,7 +99,7 @@ def evaluate_verifier(labels: list[dict], settings, *, with_judge: bool = True, 
             out["judge_model"] = generator.model
         else:
             verdicts = ProbabilityJudge(judge)
-        out["configs"]["LLM judge"] = score(labels, EvidenceVerifier(embedder, verdicts), titles)
+        out["configs"]["LLM judge"] = score(labels, EvidenceVerifier(embedder, verdicts, off=off), titles)
     return out
 
 

@@ -20,7 +20,7 @@ from rag.answer.parts import missing_note, part_query, part_question, question_p
 from rag.errors import LLMUnavailable
 from rag.llm.prompt import REFUSAL, answer_messages, rewrite_messages
 from rag.answer.quote import quote_answer, quote_start, rank_sentences, select_context
-from rag.answer.relevance import attributed, misses_figure, names_subject, states_ruled_out
+from rag.answer.relevance import misses_figure
 from rag.index.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Hit, SearchFilter
@@ -100,7 +100,7 @@ class Assistant:
         # mode, and the fallback to it, ranks them all.
         to_rank = hits[: self.settings.llm_sources] if mode == "generate" else hits
         on = self.settings.on
-        ranked = rank_sentences(query, to_rank, documents, self.embedder, on=on) if hits else []
+        ranked = rank_sentences(query, to_rank, documents, self.embedder) if hits else []
         timings["retrieve"] = _ms(t)
         if ranked:  # evidence first: the best-matching sentences, before any text is written
             yield {"event": "evidence", "stage": "ranked",
@@ -131,38 +131,23 @@ class Assistant:
                         part_hits.append(own)
                         known = {h.chunk.id for h in pool}
                         pool = pool + [h for h in own if h.chunk.id not in known]
-                        part_ranked = rank_sentences(part, own[: self.settings.llm_sources], documents, self.embedder,
-                                                     on=on)
+                        part_ranked = rank_sentences(part, own[: self.settings.llm_sources], documents, self.embedder)
                         msgs, part_pool, n_shown, seen = self._prompt_and_context(part_question(query, part), own,
                                                                                   part_ranked)
-                    for attempt in range(2):
-                        out = []
-                        for delta in gen.stream(msgs, max_tokens=self.settings.llm_max_tokens,
-                                                temperature=self.settings.llm_temperature):
-                            out.append(delta)
-                            yield {"event": "token", "text": delta}
-                        raws.append("".join(out))
-                        shown += seen
-                        found = parse(raws[-1], n_shown)
-                        if len(asked) == 1:
-                            break
-                        # a part answered with an earlier part's sentence or figures is not answered
+                    out = []
+                    for delta in gen.stream(msgs, max_tokens=self.settings.llm_max_tokens,
+                                            temperature=self.settings.llm_temperature):
+                        out.append(delta)
+                        yield {"event": "token", "text": delta}
+                    raws.append("".join(out))
+                    shown += seen
+                    found = parse(raws[-1], n_shown)
+                    if len(asked) > 1:
+                        # a part answered with an earlier part's sentence or figures is not answered;
+                        # the part's source numbers become numbers of the pool of all parts' hits
                         said = [d.text for d in drafts]
-                        fresh = [d for d in found if not repeats(d.text, said, query)]
-                        # it gave an earlier part's figures: it reads this part's sentences once
-                        # more, without those that give only figures the earlier parts gave
-                        # (asked for a second study's rate, it gave the first
-                        # study's again, and the second's, ranked below, was left to the judge)
-                        rest = [] if fresh or not found or attempt or not on("part_retry") else [
-                            r for r in part_ranked
-                            if not repeats(documents[own[r[1]].chunk.doc_id].text[r[2]:r[3]], said, query)]
-                        if not rest or len(rest) == len(part_ranked):
-                            # the part's source numbers, as numbers of the pool of all parts' hits
-                            where = {h.chunk.id: n for n, h in enumerate(pool, start=1)}
-                            found = [_renumber(d, part_pool, where) for d in fresh]
-                            break
-                        msgs, part_pool, n_shown, seen = self._prompt_and_context(part_question(query, part), own, rest)
-                        yield {"event": "token", "text": " "}
+                        where = {h.chunk.id: n for n, h in enumerate(pool, start=1)}
+                        found = [_renumber(d, part_pool, where) for d in found if not repeats(d.text, said, query)]
                     drafts += found
                     origin += [i] * len(found)
                 raw = "\n".join(raws)
@@ -179,10 +164,9 @@ class Assistant:
             sentences, citations = [], []
         elif mode == "quote":
             if len(to_rank) < len(hits):  # fell back from generate mode
-                ranked = rank_sentences(query, hits, documents, self.embedder, on=on)
+                ranked = rank_sentences(query, hits, documents, self.embedder)
             sentences, citations = quote_answer(ranked, hits, documents, self.settings.quote_threshold)
-            if (on("figure_rule") and misses_figure(query, [s.text for s in sentences])) or (on("asked_names") and names_not_in(
-                    query, (c.doc_id for c in citations), documents)):
+            if on("figure_rule") and misses_figure(query, [s.text for s in sentences]):
                 sentences, citations = [], []  # quotes without the figure or the names asked about are no answer
         else:
             judge = llm_judge(self.settings, self._generator) if self._generator and on("verify_judge") else None
@@ -285,9 +269,7 @@ class Assistant:
         """(the judged candidate sentence of `hits` that best answers `question`, or None; every
         judged candidate). Candidates are ranked against `ranking` (or given, `ranked`); the best is
         the most probable at or above `threshold` (ANSWER_THRESHOLD) that holds a figure when `figure_of`
-        (default: the question) asks for one, from a document naming what the question names;
-        when the question names who or what it asks about, the most probable of those whose
-        paragraph names it (`attributed`) comes first."""
+        (default: the question) asks for one, from a document naming what the question names."""
         s = self.settings
         judge = self._judge_for(self._generator)
         if judge is None:
@@ -301,27 +283,19 @@ class Assistant:
         if picked is None:
             return None, []
         ok, judged = picked
-        # of those the judge finds answer, one from a paragraph naming whom the question names
-        # comes first: the judge reads a sentence, not who said it
-        best = next((e for e in ok if s.on("prefer_attributed") and attributed(question, _paragraph_text(
-            documents[hits[e.candidate.hit].chunk.doc_id], e.candidate.start, e.text))), ok[0] if ok else None)
-        return best, judged
+        return (ok[0] if ok else None), judged
 
-    def eligible(self, question: str, ranked: list, hits: list[Hit], documents: dict, *,
+    @staticmethod
+    def eligible(question: str, ranked: list, hits: list[Hit], documents: dict, *,
                  figure_of: str | None = None, floor: float = 0.0) -> list:
         """The ranked candidates the judge reads, in order: those that could be chosen, scoring at
         least `floor`, holding a figure when `figure_of` (the part asked; default: the question)
-        asks for one, from a document naming what the question names, naming what the part asked
-        names themselves or through their document's title, their headings and their paragraph's
-        opening (`names_subject`), and not stating what it rules out. The sentence stating an asked-for figure often ranks
-        below sentences that only share the question's words, so the judge reads past them."""
-        on = self.settings.on
+        asks for one, from a document naming what the question names. The sentence stating an
+        asked-for figure often ranks below sentences that only share the question's words, so the
+        judge reads past them."""
         naming = {d for d in {h.chunk.doc_id for h in hits} if not names_not_in(question, [d], documents)}
         return [c for c in ranked if c.score >= floor and hits[c.hit].chunk.doc_id in naming
-                and not misses_figure(figure_of or question, [c.text])
-                and (not on("subject_named") or names_subject(
-                    figure_of or question, f"{documents[hits[c.hit].chunk.doc_id].title} {c.text} {c.context}"))
-                and (not on("conditions") or not states_ruled_out(figure_of or question, c.text))]
+                and not misses_figure(figure_of or question, [c.text])]
 
     def _evidence_first(self, question: str, query: str, hits: list[Hit], documents: dict, t0: float,
                         timings: dict, standalone: str | None, notice: str | None) -> Iterator[dict]:
@@ -510,12 +484,6 @@ def _quoted_answer(evidence, hits: list[Hit], documents: dict, reason: str) -> t
     """An answer that is one judged candidate of `hits`, quoted: (sentences, citations)."""
     book = CitationBook(hits, documents)
     return [_quoted(evidence, evidence.candidate.hit, book, reason)], book.citations
-
-
-def _paragraph_text(doc, start: int, fallback: str) -> str:
-    """The text of the paragraph holding offset `start` of `doc` (`fallback` outside paragraphs)."""
-    para = doc.paragraph_at(start)
-    return doc.text[para.start : para.end] if para is not None else fallback
 
 
 def _label(doc) -> str:

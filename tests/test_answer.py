@@ -272,13 +272,10 @@ def test_a_sentence_in_overlapping_chunks_is_read_once(tmp_path, real_embedder):
 
 
 @pytest.mark.parametrize("question, needle, written, reason", [
-    # asked who said a quoted sentence, the model wrote the quotation back with a citation
-    ('Who said "The problem is not AI, it\'s the humans behind it"?', "humans behind it",
-     "The problem is not AI, it's the humans behind it [{n}].", "restates the question"),
     # asked whom Colin Ward represents, it answered with another speaker's title
     ("Which organization does panellist Colin Ward represent?", "Karin Herrera",
      "Karin Herrera, Vice-President of Guatemala [{n}].", "shares nothing with the question"),
-], ids=["restates", "off-topic"])
+], ids=["off-topic"])
 def test_a_true_cited_sentence_that_is_no_answer_is_removed(home, real_embedder, question, needle, written, reason):
     """Seen in the eval: true, correctly cited, and no answer to what was asked. It is removed,
     and nothing else left means a refusal."""
@@ -323,28 +320,6 @@ def test_context_leaves_out_sentences_far_below_the_best(home, real_embedder):
 
 
 CORRIDOR = "What did the delegate of {} say about the strategic corridor exploited by human traffickers?"
-
-
-def test_an_answer_about_someone_the_question_does_not_name_is_refused(home, real_embedder):
-    """The question names a country the corpus never mentions; the model answers with the true,
-    cited words of another delegate on the same topic. Every check of the sentence passes; no
-    cited document names what was asked about, so the answer is refused, in both modes."""
-    def reply(messages):
-        n = source_with(messages, "strategic corridor")
-        return (f"The delegate said the expanse of oceans between the group's countries forms a strategic corridor "
-                f"that human traffickers are increasingly exploiting [{n}].")
-
-    ans = _assistant(home, real_embedder, reply).ask(CORRIDOR.format("Narnia"))
-    assert ans.refused and ans.answer == REFUSAL and not ans.citations
-    [gone] = ans.removed  # by whichever check reads it first: the sentence, or the documents it cites
-    from rag.answer.relevance import NOT_THE_SUBJECT
-
-    assert "never name Narnia" in gone.reason or gone.reason == NOT_THE_SUBJECT
-    named = _assistant(home, real_embedder, reply).ask(CORRIDOR.format("Solomon Islands"))
-    assert not named.refused and "strategic corridor" in named.citations[0].quote
-    quote = Assistant(Settings(home=home, mode="quote"), embedder=real_embedder)
-    assert quote.ask(CORRIDOR.format("Narnia")).refused
-    assert not quote.ask(CORRIDOR.format("Solomon Islands")).refused
 
 
 def test_quote_mode_refuses_quotes_without_the_asked_figure(home, real_embedder):

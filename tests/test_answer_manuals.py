@@ -65,18 +65,6 @@ def verifier_says_yes_else(text):
     return lambda messages: "yes" if "Claim:" in messages[-1]["content"] else text(messages)
 
 
-def test_the_rescue_quotes_no_sentence_about_another_option(home, real_embedder):
-    """Asked for the default of an option the manual does not describe, the model refuses and the
-    judge (scripted to find everything an answer) would quote another option's "The default is
-    30 seconds.": that sentence names neither itself nor through its heading what was asked."""
-    question = "What is the default value of max_retries?"
-    ans = ask(home, real_embedder, question, verifier_says_yes_else(lambda m: REFUSAL), lambda text: 0.95)
-    assert ans.refused, ans.answer
-    off = ask(home, real_embedder, question, verifier_says_yes_else(lambda m: REFUSAL), lambda text: 0.95,
-              off="subject_named")
-    assert not off.refused  # without the step, a sentence about another option was quoted
-
-
 def test_a_sentence_named_through_its_heading_can_be_quoted(home, real_embedder):
     """The sentence "The default is 30 seconds." names idle_timeout only through its heading:
     asked for that option's default, the judge's pick is quoted, cited to the exact span."""
@@ -86,43 +74,6 @@ def test_a_sentence_named_through_its_heading_can_be_quoted(home, real_embedder)
     assert not ans.refused and "30 seconds" in ans.answer, ans.answer
     [cit] = ans.citations
     assert "idle_timeout" in (cit.section or "")
-
-
-def test_an_answer_whose_source_states_what_the_question_rules_out_is_removed(home, real_embedder):
-    """Asked for a package that installs without a compiler, the model answers with the one that
-    needs a compiler: true and cited, and no answer. The judge then quotes the one that does not."""
-    question = "Which package of the relay can I install without a compiler?"
-
-    def reply(messages):
-        n = next(int(m.group(1)) for m in re.finditer(r"^\[(\d+)\] .*?\n<<<\n(.*?)\n>>>",
-                                                      messages[-1]["content"], re.S | re.M)
-                 if "fastrelay" in m.group(2))
-        return f"The fastrelay package needs a C compiler to build [{n}]."
-
-    def p(text):
-        return 0.9 if "purerelay" in text.split("Text:")[-1] else 0.85
-
-    ans = ask(home, real_embedder, question, verifier_says_yes_else(reply), p)
-    assert "purerelay" in ans.answer and "fastrelay" not in ans.answer, ans.answer
-    assert any("rules out" in r.reason for r in ans.removed)
-    kept = ask(home, real_embedder, question, verifier_says_yes_else(reply), p, off="conditions")
-    assert "fastrelay" in kept.answer
-
-
-def test_a_sentence_repeated_under_every_option_is_read_once(home, real_embedder):
-    """Boilerplate repeated word for word under each option takes the model's word budget once."""
-    question = "Can the listen_port setting be changed while the server runs?"
-    seen = []
-
-    def reply(messages):
-        seen.append(messages[-1]["content"])
-        return REFUSAL
-
-    ask(home, real_embedder, question, verifier_says_yes_else(reply), lambda text: 0.1)
-    assert seen[0].count(BOILER) == 1
-    seen.clear()
-    ask(home, real_embedder, question, verifier_says_yes_else(reply), lambda text: 0.1, off="repeats_once")
-    assert seen[0].count(BOILER) > 1
 
 
 def test_every_step_can_be_switched_off():

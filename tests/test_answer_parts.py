@@ -125,46 +125,6 @@ def test_a_part_answered_with_an_earlier_part_s_sentence_is_missing(home, real_e
 
 
 @pytest.mark.slow
-def test_a_part_answered_with_an_earlier_part_s_figures_is_read_again_without_them(tmp_path, real_embedder):
-    """Asked for a second study's rate, the model gave the first study's
-    again, though the second's was in what it read. The part is then read once more without the
-    sentences stating the earlier part's figures, and the answer written from what is left is kept.
-    Two invented surveys, so that each part's sources hold both figures."""
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "harbour.md").write_text(
-        "# Harbour ferry survey\n\nThe harbour survey timed the morning crossings for one year. Delays longer than "
-        "ten minutes affected 31.5% of the 820 morning crossings. Fuel costs rose during the year.\n", encoding="utf-8")
-    (docs / "river.md").write_text(
-        "# River ferry study\n\nThe river study timed the evening crossings and compared them with bus routes. "
-        "Delays longer than ten minutes affected 12.8% of the evening crossings in the river study. Passenger "
-        "numbers were stable.\n", encoding="utf-8")
-    home = tmp_path / "home"
-    ingest([docs], Settings(home=home), embedder=real_embedder, progress=False)
-    question = ("How common were delays longer than ten minutes among the 820 morning crossings, and among the "
-                "evening crossings in the river study?")
-    first = "Delays longer than ten minutes affected 31.5% of the 820 morning crossings"
-    second = "Delays longer than ten minutes affected 12.8% of the evening crossings in the river study"
-
-    def reply(messages):  # as the small model did: the first part's figure whenever it is in sight
-        if "31.5%" in messages[-1]["content"]:
-            return f"{first} [{source_with(messages, '31.5%')}]."
-        return f"{second} [{source_with(messages, '12.8%')}]."
-
-    gen = ScriptedGenerator(reply)
-    ans = Assistant(Settings(home=home, judge=False, answer_flow="context"), generator=gen,
-                    embedder=real_embedder).ask(question)
-    prompts = [c["messages"][-1]["content"] for c in gen.calls]
-    assert len(prompts) == 3, "the second part read twice"
-    assert "31.5%" in prompts[1] and "12.8%" in prompts[1], "the second part's sources held both figures"
-    assert "31.5%" not in prompts[2] and "12.8%" in prompts[2]
-    assert [s.text for s in ans.sentences] == [first + ".", second + "."], ans.answer
-    assert all(s.supported and s.citations for s in ans.sentences)
-    for c in ans.citations:  # every citation quotes its document exactly
-        assert (docs / Path(c.source).name).read_text(encoding="utf-8")[c.start : c.end] == c.quote
-
-
-@pytest.mark.slow
 def test_a_part_without_a_supported_answer_is_rescued_by_the_judge(home, real_embedder):
     """As a refused answer is (test_answer.py), a missing part is: the judge reads that part's own
     best sentences and the one it finds answers is quoted, cited after the answered part; a judge

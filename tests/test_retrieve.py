@@ -145,22 +145,3 @@ def test_the_chunk_holding_the_best_sentence_is_pulled_in(corpus_index, real_emb
     assert "The panel discussion was moderated by Ms. Delphine Schantz" in pulled[-1].chunk.text
     # bm25 or dense alone (compared in bench/retrieval_quality.py) stay k
     assert len(HybridRetriever(s, embedder=real_embedder, mode="dense").search(question)) == s.k
-
-
-def test_a_sentence_scores_as_its_best_clause(real_embedder):
-    """A sentence that joins clauses with semicolons is scored as its best clause when that one
-    matches better: one embedding of the whole is mostly about its first clause, and the clause
-    that answers ranked below sentences that only share the question's setting."""
-    from rag.index.retrieve import relevance_scores
-
-    question = "What share of the ferry passengers were students?"
-    first = "Delays longer than ten minutes affected 31.5% of the 820 morning crossings in the harbour survey"
-    second = "12% of the ferry passengers were students."
-    joined, as_one = relevance_scores(question, [f"{first}; {second}", f"{first}, and {second}"], real_embedder)
-    [alone] = relevance_scores(question, [second], real_embedder)
-    assert joined == pytest.approx(alone), "scored as its answering clause"
-    assert joined > as_one + 0.05, "the same words as one clause score lower"
-    # a piece under four words is no clause: the sentence is scored whole
-    short = "Fares rose; 12 ferries."
-    assert relevance_scores(question, [short], real_embedder) == pytest.approx(
-        relevance_scores(question, [short.replace(";", ",")], real_embedder), abs=0.05)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.answer.relevance import asks_for_figure, misses_figure, names_absent, off_topic, restates
+from rag.answer.relevance import asks_for_figure, misses_figure, names_absent, off_topic
 from rag.answer.verify import (EvidenceVerifier, Passage, Support, abbreviations, crossed, denied, hard_failures,
                               lead_name, list_elements, misattributed, misbound, swapped_behalf)
 
@@ -124,21 +124,6 @@ def test_a_sentence_is_on_the_question_through_itself_or_its_evidence():
     assert not off_topic("What is it?", "Anything at all.", [])  # no content words to compare
 
 
-def test_a_sentence_that_only_restates_the_question_is_not_an_answer():
-    q = 'Who said "The problem is not AI, it\'s the humans behind it"?'
-    assert restates(q, "The problem is not AI, it's the humans behind it.")
-    assert not restates(q, "Ms. Mullally said the problem is not AI, it's the humans behind it.")
-    # a figure the question does not hold is an answer, even in the question's words
-    assert not restates("How many States Parties does the Protocol have?", "The Protocol has 183 States Parties.")
-    # yes/no questions are answered in their own words
-    assert not restates("Does the declaration address artificial intelligence?",
-                        "The declaration addresses artificial intelligence.")
-    # in another field: asked which drug, the answer must name one
-    q = "Which drug lowered the odds that gametocyte carriers infected mosquitoes?"
-    assert restates(q, "A drug lowered the odds that gametocyte carriers infected mosquitoes.")
-    assert not restates(q, "Artemisinin combination therapy lowered the odds that carriers infected mosquitoes.")
-
-
 def test_a_question_naming_what_no_cited_document_names_is_not_answered_by_it():
     """Asked about the Thai soldiers, a sentence from the trial of Australian soldiers is about
     something else; a name matches on its first four letters, and one name found is enough."""
@@ -210,19 +195,14 @@ def test_a_question_asking_about_a_year_is_not_answered_by_a_document_that_never
     assert names_not_in("How many victims were detected in 2024?", ["d1"], {"d1": note}) == ["2024"]
 
 
-def test_attribution_is_read_from_the_paragraph_and_names_match_at_word_starts():
-    from rag.answer.relevance import attributed, named
+def test_names_match_at_word_starts():
+    from rag.answer.relevance import named
 
-    question = "According to the President of the Assembly in June, what was the increase in victims?"
     president = "H.E. Philemon Yang, President of the General Assembly, opened. He cited a 35% increase in victims."
     other = "The Representative of Tajikistan expressed concern. He noted a 25% rise in victims."
     assert named(["President"], president) == {"President"}
     assert not named(["President"], other)  # "expressed" holds "pres", but not at a word start
     assert named(["Thai"], "soldiers in Thailand") == {"Thai"}
-    assert attributed(question, president) and not attributed(question, other)
-    assert not attributed(question, "The meeting in June heard 40 speakers.")  # a month is not a speaker
-    assert not attributed("what was the increase in victims?", president)  # no name asked about
-
 
 def test_a_figure_given_to_another_group_of_a_list_is_not_supported():
     p = ("The survey ran for two years. Injury rates were 12% among 40 clerks, 58% among 77 welders, "
@@ -393,17 +373,8 @@ def test_a_figure_or_name_written_another_way_is_the_same():
     assert hard_failures("The WHO said so.", "The World Health Organization said so.") == []
 
 
-def test_what_a_question_rules_out_and_names():
-    from rag.answer.relevance import asked_names, asked_subjects, ruled_out, states_ruled_out
+def test_a_question_word_is_no_name():
+    from rag.answer.relevance import asked_names
 
-    q = "Which package can I install without a compiler?"
-    assert ruled_out(q) == {"compil"}
-    assert states_ruled_out(q, "The fastpkg package needs a C compiler to build.")
-    assert not states_ruled_out(q, "The purepkg package installs without a compiler.")
-    assert not states_ruled_out(q, "It installs from a wheel.")  # says nothing either way
-    # a question that negates what it asks for rules nothing out
-    assert ruled_out("With close_fds at its default, which descriptors are not closed in the child?") == set()
-    # a question word is no name, wherever it stands; identifiers and flags are what a manual names
     assert asked_names("zipfile refuses a file from 1975. Why, and which argument lets me add it?") == []
-    assert asked_subjects("What does json.dump do with --sort-keys when run with -B?") == [
-        "json.dump", "--sort-keys", "-B"]
+    assert asked_names("Which Special Rapporteur spoke in Vienna?") == ["Special", "Rapporteur", "Vienna"]

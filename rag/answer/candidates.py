@@ -69,31 +69,22 @@ def _statement(doc: Document, start: int, text: str) -> bool:
 
 
 def sentences_of(hits: list[Hit], documents: dict[str, Document],
-                 keep: Callable[[Document, int, str], bool] | None = None,
-                 once: bool = True) -> list[tuple[int, int, int, Document]]:
+                 keep: Callable[[Document, int, str], bool] | None = None) -> list[tuple[int, int, int, Document]]:
     """(hit index, start, end, document) of every sentence of at least MIN_WORDS words of the
     hits that `keep(doc, start, text)` keeps, in hit order: the sentences that the candidates and
     the model's context (quote.rank_sentences) are ranked from. Overlapping chunks (windows of a
     long paragraph share sentences) give a sentence once, under the first hit that holds it: the
     same sentence twice in the model's context spends its word budget on a repeat and weighs that
-    sentence double. With `once`, a sentence repeated word for word elsewhere (boilerplate such as
-    "This option can only be set at server start." under every option) is also given once, under
-    the first hit that holds it: the best-ranked place it is said."""
+    sentence double."""
     seen: set[tuple[str, int]] = set()
-    said: set[str] = set()
     out = []
     for j, h in enumerate(hits):
         doc = documents[h.chunk.doc_id]
         for s, e in split_sentences(doc.text, h.chunk.start, h.chunk.end):
             text = doc.text[s:e]
-            if len(text.split()) < MIN_WORDS or (doc.id, s) in seen or (keep is not None and not keep(doc, s, text)):
-                continue
-            words = " ".join(text.lower().split())
-            if once and words in said:
-                continue
-            seen.add((doc.id, s))
-            said.add(words)
-            out.append((j, s, e, doc))
+            if len(text.split()) >= MIN_WORDS and (doc.id, s) not in seen and (keep is None or keep(doc, s, text)):
+                seen.add((doc.id, s))
+                out.append((j, s, e, doc))
     return out
 
 
@@ -102,11 +93,10 @@ def rank(question: str, hits: list[Hit], documents: dict[str, Document], embedde
     """All statements (`sentences_of` the hits, headings and labels left out) of the hits, best
     first. `on(step)`: whether an optional step runs (Settings.on)."""
     found = [(j, s, e, " ".join(doc.text[s:e].split()), _paragraph_opening(doc, s, on("headings")))
-             for j, s, e, doc in sentences_of(hits, documents, keep=_statement, once=on("repeats_once"))]
+             for j, s, e, doc in sentences_of(hits, documents, keep=_statement)]
     if not found:
         return []
-    scores = relevance_scores(question, [f[3] for f in found], embedder, [f[4] for f in found],
-                              by_clause=on("clause_scoring"))
+    scores = relevance_scores(question, [f[3] for f in found], embedder, [f[4] for f in found])
     out = [Candidate(score, j, s, e, text, ctx) for (j, s, e, text, ctx), score in zip(found, scores)]
     out.sort(key=lambda c: -c.score)
     return out

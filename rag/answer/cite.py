@@ -4,9 +4,10 @@ The model sees sources numbered 1..k and writes markers. Here each answer senten
 from its markers; markers outside 1..k are dropped; every sentence is checked against every
 retrieved passage; a sentence keeps the cited sources that support it, or is re-cited to the
 passage that supports it best ("repaired"), or is removed (or flagged, by setting) when no
-passage supports it. A sentence off the question, or one that only restates it, is removed, and an answer that lacks the
-figure the question asks for is a refusal (rag/answer/relevance.py). Citation numbers in the final answer are assigned by first appearance
-and each resolves to a document, its metadata and the exact quoted span.
+passage supports it. A sentence that shares nothing with the question is removed, and an answer
+that lacks the figure the question asks for is a refusal (rag/answer/relevance.py). Citation
+numbers in the final answer are assigned by first appearance and each resolves to a document,
+its metadata and the exact quoted span.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 from rag.llm.prompt import REFUSAL
-from rag.answer.relevance import (NOT_THE_SUBJECT, OFF_TOPIC, REASON as MISSES_FIGURE, RESTATES, RULED_OUT,
-                                  misses_figure, names_absent, names_reason, names_subject, off_topic, restates,
-                                  states_ruled_out)
+from rag.answer.relevance import OFF_TOPIC, REASON as MISSES_FIGURE, misses_figure, names_absent, off_topic
 from rag.ingest.clean import short_path
 from rag.ingest.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
@@ -180,13 +179,6 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
         found = [n - 1 for n in ok_cited] or ([j] if j is not None else [])
         if found and on("off_topic") and off_topic(question, d.text, evidence(found)):
             why, score = OFF_TOPIC, max(row[f].score for f in found)
-        elif found and on("restates") and restates(question, d.text):
-            why, score = RESTATES, max(row[f].score for f in found)
-        elif found and on("conditions") and states_ruled_out(question, " ".join([d.text, *evidence(found)])):
-            why, score = RULED_OUT, max(row[f].score for f in found)
-        elif found and on("subject_named") and not names_subject(
-                question, " ".join([d.text, *evidence(found), *(passages[f].title for f in found)])):
-            why, score = NOT_THE_SUBJECT, max(row[f].score for f in found)
         elif ok_cited:
             bad = [n for n in d.cited if n not in ok_cited]
             if bad:
@@ -207,15 +199,9 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
         sentence = AnswerSentence(d.text, (), False, score, why)
         (kept if policy == "flag" else removed).append(sentence)
     # true and cited, but not an answer (see rag/answer/relevance.py): the question asks for a
-    # figure and none is given, or it names someone or somewhere no cited document names
-    why = None
+    # figure and none is given
     if figure_rule and on("figure_rule") and misses_figure(question, [s.text for s in kept if s.supported]):
-        why = MISSES_FIGURE
-    elif book.citations and on("asked_names") and (
-            missing := names_not_in(question, (c.doc_id for c in book.citations), documents)):
-        why = names_reason(missing)
-    if why:
-        kept, gone = withdraw(kept, why, policy)
+        kept, gone = withdraw(kept, MISSES_FIGURE, policy)
         removed += gone
         book.citations.clear()
     return kept, removed, book.citations

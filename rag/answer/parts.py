@@ -109,8 +109,7 @@ def repeats(draft: str, earlier: list[str], question: str) -> bool:
     the very same sentence, or only figures an earlier part's answer already gave ("42,276 [1]"
     for the cases in 2000, then "42,276 in 2000 [1]" for the cases in 2010). Figures the
     question itself holds (its years) do not count; two parts that ask two things are not
-    answered by one figure. The same test leaves out of a part's second reading the source
-    sentences that give only what earlier parts' answers gave (rag/pipeline.py)."""
+    answered by one figure."""
     if draft in earlier:
         return True
     given = figures(question)

@@ -18,14 +18,13 @@ from rag.answer.candidates import sentences_of
 from rag.answer.cite import CitationBook
 
 
-def rank_sentences(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder,
-                   on=lambda step: True):
+def rank_sentences(question: str, hits: list[Hit], documents: dict[str, Document], embedder: Embedder):
     """All sentences of the hits (`candidates.sentences_of`: each once) as (score, hit index,
-    start, end), best first. `on(step)`: whether an optional step runs (Settings.on)."""
-    cands = [(j, s, e, doc.text[s:e]) for j, s, e, doc in sentences_of(hits, documents, once=on("repeats_once"))]
+    start, end), best first."""
+    cands = [(j, s, e, doc.text[s:e]) for j, s, e, doc in sentences_of(hits, documents)]
     if not cands:
         return []
-    scores = relevance_scores(question, [c[3] for c in cands], embedder, by_clause=on("clause_scoring"))
+    scores = relevance_scores(question, [c[3] for c in cands], embedder)
     scored = [(score, j, s, e) for (j, s, e, _), score in zip(cands, scores)]
     scored.sort(key=lambda x: -x[0])
     return scored

@@ -13,17 +13,12 @@ answers with another speaker's title. Deterministic checks:
 - A sentence that shares no content word with the question, neither in itself nor in the window
   it cites, is off the question and removed: "1999 [1]" passes when its source is about the
   question, "Karin Herrera, Vice-President of Guatemala [2]" does not when it asks about Colin Ward.
-- An answer about something else: the question names people, places or bodies ("the Thai
-  soldiers", "in Accra and Kumasi") and no document the answer cites names any of them. The
-  cited sentence is then about another study, meeting or speaker that shares the question's
-  topic: a trial of Australian soldiers answering for the Thai ones. Checked over whole
-  documents (titles too), not sentences, since a document names its subject once and then says
-  "the patients" or "she". Likewise a year the question asks about ("in 2015") that no cited
-  document states, even within a range ("2009-2010"): a survey of 2009-2010 answering for 2015.
-- A sentence that says nothing the question does not already say restates it: asked "Who said
-  'X'?", the answer "X [1]" is true and cited but names no one. Only for questions that ask for
-  something (who, what, which, when, where, how, why), so "Yes, the plan covers Y" to "Does the
-  plan cover Y?" stays.
+
+The names, ordinals and years a question asks about (`names_absent`) decide which retrieved
+documents the judge may quote from (rag/pipeline.py `eligible`): a document that never names
+the Thai soldiers, "the second panel" or 2015 does not answer about them. Checked over whole
+documents (titles too), not sentences, since a document names its subject once and then says
+"the patients" or "she"; a year may be stated within a range ("2009-2010").
 """
 
 from __future__ import annotations
@@ -90,21 +85,6 @@ def off_topic(question: str, sentence: str, evidence: list[str]) -> bool:
 OFF_TOPIC = "shares nothing with the question: not an answer to it"
 
 WH_WORDS = r"(?:who|whom|whose|what|which|when|where|how|why)"  # the words that ask (rag/answer/parts.py too)
-_WH = re.compile(rf"\b{WH_WORDS}\b", re.I)
-
-
-def restates(question: str, sentence: str) -> bool:
-    """True when a question asking for something is answered by a sentence whose content words
-    are all the question's own: it repeats what was asked and gives nothing of the answer."""
-    if not _WH.search(question):
-        return False
-    said = content_terms(sentence)
-    return bool(said) and said <= content_terms(question) and not (figures(sentence) - figures(question))
-
-
-RESTATES = "only restates the question: not an answer to it"
-
-
 _QUESTION_PIECES = re.compile(r"\n+|(?<=[?!:])\s+")
 
 
@@ -195,79 +175,3 @@ def stated_years(text: str) -> set[int]:
         if lo < hi <= lo + 50:
             out.update(range(lo, hi + 1))
     return out
-
-
-def attributed(question: str, paragraph: str) -> bool:
-    """Whether `paragraph` names some of who or what the question asks about (a speaker, body,
-    study, place: its `asked_names`, months left out: a date is the document's, not the
-    paragraph's). False when the question names nothing.
-
-    Meeting records and papers attribute by paragraph: "The President of the Assembly said ...",
-    then "he warned ..."; a figure from a paragraph that never names the speaker asked about is
-    someone else's figure, however well the sentence itself matches the question."""
-    asked = [n for n in asked_names(question) if norm(n) not in _MONTHS]
-    return bool(asked) and bool(named(asked, paragraph))
-
-
-def names_reason(missing: list[str]) -> str:
-    return "the documents cited never name " + " or ".join(missing) + ": about something else"
-
-
-# --- what the question is about, and what it rules out ---------------------------------------
-
-# An identifier a reference manual documents: "request_timeout", "json.dump", "--sort-keys", "-B"
-_IDENTIFIER = re.compile(r"(?<![\w-])(?:--?[A-Za-z][\w-]*|[A-Za-z_][\w]*(?:[._][\w]+)+)(?![\w-])")
-
-
-def asked_subjects(question: str) -> list[str]:
-    """What the question asks about by name: its names (`asked_names`), the identifiers it writes
-    (an option, a function, a flag) and the words it quotes. [] when it names nothing."""
-    found = list(asked_names(question))
-    found += [m.group() for m in _IDENTIFIER.finditer(question)]
-    found += [q for q in re.findall(r"[\"“‘']([^\"”’']{2,40})[\"”’']", question)]
-    return list(dict.fromkeys(found))
-
-
-def names_subject(question: str, text: str) -> bool:
-    """Whether `text` (a sentence with what it is read with: its headings, its paragraph's opening)
-    names something the question asks about by name; True when the question names nothing. A
-    sentence of a manual such as "The default is 30 seconds." answers for the option its heading
-    names, not for the one the question names."""
-    asked = asked_subjects(question)
-    if not asked:
-        return True
-    hay = norm(text)
-    return any(norm(a) in hay for a in asked if not a[:1].isupper() or not a.isalpha()) or bool(
-        named([a for a in asked if a[:1].isupper() and a.isalpha()], text))
-
-
-# "without a compiler", "except the PNG terminal", "other than root": what the thing asked for must
-# not be or need. ("Which descriptors are not closed?" negates what is asked, and rules out nothing.)
-_RULED_OUT = re.compile(r"\b(?:without|except(?: for)?|excluding|other than)\s+(?:a|an|the|any|using|on|in|"
-                        r"for|with|to|by)?\s*([^\W\d_][\w.-]*)", re.I)
-_NEGATOR = re.compile(r"\b(?:without|except|excluding|not|no|never|nor|cannot|n't|neither|instead of)\b", re.I)
-
-
-def ruled_out(question: str) -> set[str]:
-    """The content terms a question rules out ("which library works without a compiler" ->
-    {"compiler"}): what its answer must not need or be."""
-    return {t for m in _RULED_OUT.finditer(question) for t in content_terms(m.group(1))
-            if not _WH.fullmatch(m.group(1))}
-
-
-def states_ruled_out(question: str, text: str) -> bool:
-    """Whether `text` states, without denying it, something the question rules out: asked for a
-    library that works without a compiler, "X needs a C compiler" is no answer, "X builds without
-    a compiler" may be. A term the text never uses says nothing either way."""
-    terms = ruled_out(question)
-    if not terms:
-        return False
-    for t in terms:
-        for m in re.finditer(r"\b\w+\b", text):
-            if content_terms(m.group()) & {t} and not _NEGATOR.search(text[max(0, m.start() - 40):m.start()]):
-                return True
-    return False
-
-
-RULED_OUT = "its source states what the question rules out"
-NOT_THE_SUBJECT = "neither it nor its source (with its title and headings) names what the question asks about"

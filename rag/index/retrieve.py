@@ -60,51 +60,27 @@ def dbsf(results: list[tuple[np.ndarray, np.ndarray]]) -> dict[int, float]:
 
 
 def relevance_scores(question: str, texts: list[str], embedder: Embedder,
-                     contexts: list[str] | None = None, query_vector: np.ndarray | None = None,
-                     by_clause: bool = True) -> list[float]:
+                     contexts: list[str] | None = None, query_vector: np.ndarray | None = None) -> list[float]:
     """How well each text matches the question: 0.6 * cosine + 0.4 * share of the question's
     content terms it holds (the score sentences are pulled in by here, and that quote mode and
     the candidates of rag/answer rank by). With `contexts` (one per text), a term may be held by
-    the text or by its context. `query_vector`: the question's embedding, when already made.
-
-    A sentence that joins clauses with semicolons scores as its best clause when that one
-    matches better: one embedding of the whole sentence is mostly about its first clause
-    ("Death rates were 19% ..., 46% ... and 37% ...; 77% of the patients were HIV seropositive"
-    ranked far below sentences about the cohort for the share that were seropositive).
-    `by_clause=False` scores every sentence whole (the clause_scoring step switched off)."""
+    the text or by its context. `query_vector`: the question's embedding, when already made."""
     if not texts:
         return []
     contexts = contexts or [""] * len(texts)
-    owner, clauses = [], []
-    for i, text in enumerate(texts):
-        for clause in (_clauses(text) if by_clause else []):
-            owner.append(i)
-            clauses.append(clause)
     if query_vector is None:
-        vecs = embedder.embed([question] + list(texts) + clauses)
+        vecs = embedder.embed([question] + list(texts))
         query_vector, vecs = vecs[0], vecs[1:]
     else:
-        vecs = embedder.embed(list(texts) + clauses)
+        vecs = embedder.embed(list(texts))
     cos = vecs @ query_vector
     q_terms = content_terms(question)
-
-    def score(text: str, context: str, c: float) -> float:
+    out = []
+    for text, context, c in zip(texts, contexts, cos):
         held = content_terms(text) | content_terms(context)
         cover = len(q_terms & held) / len(q_terms) if q_terms else 0.0
-        return 0.6 * float(c) + 0.4 * cover
-
-    out = [score(text, context, c) for text, context, c in zip(texts, contexts, cos[: len(texts)])]
-    for i, clause, c in zip(owner, clauses, cos[len(texts) :]):
-        out[i] = max(out[i], score(clause, contexts[i], c))
+        out.append(0.6 * float(c) + 0.4 * cover)
     return out
-
-
-def _clauses(text: str) -> list[str]:
-    """The clauses of a sentence joined by semicolons, each of at least four words; [] when it has
-    fewer than two such clauses."""
-    parts = [p.strip() for p in text.split(";")]
-    parts = [p for p in parts if len(p.split()) >= 4]
-    return parts if len(parts) > 1 else []
 
 
 _TOKEN = re.compile(r"\w+")
@@ -185,8 +161,7 @@ class HybridRetriever:
                 texts.append(" ".join(text[a:b].split()))
         if not texts:
             return []
-        scores = relevance_scores(query, texts, self.embedder, query_vector=qvec,
-                                  by_clause=self.settings.on("clause_scoring"))
+        scores = relevance_scores(query, texts, self.embedder, query_vector=qvec)
         best = rest[where[int(np.argmax(scores))]]
         return [replace(best, ranks={**best.ranks, "sentence": 1})]
 
