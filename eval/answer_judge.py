@@ -1,9 +1,8 @@
 """Calibrate the answer judge: does a candidate sentence answer the question?
 
 `ANSWER_THRESHOLD` (rag/answer/judge.py) decides which candidate sentences answer a question:
-the rescue of a refused answer, the answer to a part of a two-part question, the check of a
-written answer against the best candidates. It is fitted here on pairs made from eval suites,
-not set by hand:
+the rescue of a refused answer, the answer to a part of a two-part question, the evidence the
+evidence-first flow chooses. It is fitted here on pairs made from eval suites, not set by hand:
 
 - the pairs are what the answer stage gives the judge: for each item asking one question, the
   best `judge_candidates` candidate sentences of its retrieved passages that could be chosen
@@ -17,8 +16,9 @@ not set by hand:
 Two-part questions and conversations are left out: their parts are asked as rewritten
 questions, which the suites do not label.
 
-The rescue's bar (`RESCUE_THRESHOLD`) is fitted on the same pairs, but per item (`fit_rescue`):
-the decision it makes is whether to quote an item's best candidate or refuse.
+The bar is fitted on the pairs per item (`fit_rescue`), on the decision it makes: quote an item's
+best candidate or refuse. The answer check's bar (`CORRECT_THRESHOLD`) is fitted on written
+answers per item (`fit_correct`).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ JUDGE_SPREAD = 0.02
 
 
 def fit_rescue(pairs: list[dict], spread: float = JUDGE_SPREAD, current: float | None = None) -> dict | None:
-    """The rescue's bar (RESCUE_THRESHOLD), fitted on its decision per item: quote the item's most
+    """The judge's bar for quoting a candidate (ANSWER_THRESHOLD), fitted on its decision per item: quote the item's most
     probable candidate when it reaches the bar, else refuse. Right when it answers an answerable
     item, or refuses an unanswerable one. The bar lies halfway between two items' probabilities
     (as far from both as it can be), where it makes the most items right over all the pairs'
@@ -163,8 +163,8 @@ def format_fit(result: dict, current: float) -> str:
                  f"would be right for {f(p['fit']['all_no'])} of them.")
     r = result.get("rescue")
     if r:
-        lines += ["", f"Rescue (quote an item's best candidate, or refuse): RESCUE_THRESHOLD fitted {r['threshold']:.2f}, "
-                      f"above every unanswerable item's best candidate (highest {f(r['highest_unanswerable'])}).",
+        lines += ["", f"Per item (quote an item's best candidate, or refuse): ANSWER_THRESHOLD fitted {r['threshold']:.2f}; "
+                      f"the best candidate of an unanswerable item scored up to {f(r['highest_unanswerable'])}.",
                   "", f"| Suite | Items (unanswerable) | Right at {r['threshold']:.2f} | Right at {current} |", "|---|---|---|---|"]
         lines += [f"| {n} | {x['items']} ({x['unanswerable']}) | {f(x['right'])} | {f(x['right_at_current'])} |"
                   for n, x in r["suites"].items()]
@@ -186,3 +186,45 @@ def load_pairs(path: Path) -> list[dict]:
                            "`rag eval judge SUITE --out FILE`.") from None
         rows.append(r)
     return rows
+
+
+def written_answers(run: dict, judge) -> list[dict]:
+    """For each one-part item of `run` that the written answer answered, the judge's probability
+    that the answer is correct for the question (`reader.correct_probability`: its most probable
+    sentence, read with the quotes it cites), with whether the item passed. The run should be one
+    made with the answer check off (`RAG_ANSWER_OFF=answer_check`), so that every written answer
+    that survived verification is there to be judged."""
+    rows = []
+    for item in run["items"]:
+        if item.get("error") or item["refused"] or len(question_parts(item["question"])) > 1:
+            continue
+        quotes = {c["n"]: c["quote"] for c in item["response"]["citations"]}
+        answered = [(s["text"], [quotes[n] for n in s["citations"] if n in quotes])
+                    for s in item["sentences"] if s["pipeline_supported"] and s["citations"]]
+        p = reader.correct_probability(item["question"], answered, judge)
+        if p is not None:
+            rows.append({"suite": run["suite"].get("name") or Path(run["suite"]["path"]).stem, "item": item["id"],
+                         "answerable": item["answerable"], "passed": item["passed"], "p": round(p, 4)})
+    return rows
+
+
+def fit_correct(rows: list[dict]) -> dict | None:
+    """The answer check's bar (CORRECT_THRESHOLD), fitted on its decision per item: a written
+    answer whose probability is below the bar is removed. Removing a right answer loses the item;
+    removing the answer to an unanswerable question wins it; removing a wrong answer to an
+    answerable one changes nothing (the item stays wrong unless the candidates answer it). The bar
+    lies halfway between two answers' probabilities, where the items won minus lost is largest;
+    among bars as good, the lowest (it removes least)."""
+    if not rows:
+        return None
+    ps = sorted({r["p"] for r in rows})
+    cuts = [0.0] + [(a + b) / 2 for a, b in zip(ps, ps[1:])]
+
+    def net(t: float) -> int:
+        return sum((not r["answerable"]) - r["passed"] for r in rows if r["p"] < t)
+
+    bar = max(cuts, key=lambda t: (net(t), -t))
+    return {"threshold": round(bar, 2), "answers": len(rows), "right": sum(r["passed"] for r in rows),
+            "unanswerable": sum(not r["answerable"] for r in rows), "net_items": net(bar),
+            "right_below": sorted(r["p"] for r in rows if r["passed"])[:3],
+            "unanswerable_p": sorted(r["p"] for r in rows if not r["answerable"])}

@@ -375,14 +375,16 @@ def verifier_cmd(labels, judge, as_json, half, off, cache_path, calibrate):
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-item progress.")
 def judge_cmd(suite, out, pair_files, registered, half, cache_path, as_json, quiet):
-    """Fit the answer judge's threshold (ANSWER_THRESHOLD) on labelled candidate sentences.
+    """Fit the answer judge's thresholds on labelled candidate sentences and written answers.
 
     For each single-question item of SUITE, the judge reads the candidate sentences the answer
     stage would give it; a sentence "answers" when it is from an expected document and matches
-    every fact pattern of an answerable item. Prints ROC AUC and the best threshold per suite,
-    each suite's threshold tried on the others, and one fitted on all; then the rescue's bar
-    (RESCUE_THRESHOLD), fitted per item: the lowest that refuses every unanswerable item. Each
-    suite is indexed in its own home, so save each with --out and fit them together with --pairs:
+    every fact pattern of an answerable item. Prints ROC AUC and the best pair threshold per
+    suite, each suite's tried on the others, and one fitted on all; then ANSWER_THRESHOLD, fitted
+    per item on the decision it makes (quote an item's best candidate, or refuse). With
+    --registered, also CORRECT_THRESHOLD, fitted on the written answers of each suite's latest run
+    made with the answer check off (rag eval ablate). A suite named alone is read from the index in
+    RAG_HOME, so save each with --out and fit them together with --pairs:
 
     \b
       RAG_HOME=~/h/default rag eval judge eval/suites/default.yaml --out default.jsonl
@@ -392,12 +394,14 @@ def judge_cmd(suite, out, pair_files, registered, half, cache_path, as_json, qui
     """
     from eval.answer_judge import collect, fit, format_fit, load_pairs
     from eval.suite import load_suite
-    from rag.answer.judge import ANSWER_THRESHOLD
+    from rag.answer.judge import ANSWER_THRESHOLD, CORRECT_THRESHOLD
     from rag.index.versions import write_atomic
 
     pairs = [r for f in pair_files for r in load_pairs(f)]
+    correct = None
     if registered:
         pairs += _judged_registered(half, cache_path, quiet or as_json)
+        correct = _correct_registered(half, cache_path)
     elif suite or not pair_files:
         from rag.pipeline import Assistant
 
@@ -413,7 +417,13 @@ def judge_cmd(suite, out, pair_files, registered, half, cache_path, as_json, qui
         write_atomic(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in pairs))
         click.echo(f"Saved {len(pairs)} judged pairs: {out}", err=True)
     result = fit(pairs)
+    result["correct"] = correct
     click.echo(json.dumps(result, indent=2) if as_json else format_fit(result, ANSWER_THRESHOLD))
+    if correct and not as_json:
+        click.echo(f"\nAnswer check (CORRECT_THRESHOLD, in use {CORRECT_THRESHOLD}): fitted {correct['threshold']} on "
+                   f"{correct['answers']} written answers ({correct['right']} right, {correct['unanswerable']} to "
+                   f"unanswerable questions); items won minus lost there: {correct['net_items']}; lowest right "
+                   f"answers {correct['right_below']}, unanswerable {correct['unanswerable_p']}.")
 
 
 def _suite_table(result: dict) -> str:
@@ -573,3 +583,30 @@ def _judged_registered(half: str, cache_path: Path | None, quiet: bool) -> list[
         show = None if quiet else (lambda item_id, n=spec.name: click.echo(f"[{n}] {item_id}", err=True))
         pairs += collect(suite, Assistant(s, generator=generator, embedder=models.embedder, judge=judge), progress=show)
     return pairs
+
+
+def _correct_registered(half: str, cache_path: Path | None) -> dict | None:
+    """`fit_correct` over every registered suite's latest run made with the answer check off (by
+    `rag eval ablate`, in the suite's home), restricted to `half`."""
+    from eval.answer_judge import fit_correct, written_answers
+    from eval.multi import Models, suite_home
+    from eval.registry import select
+
+    settings = get_settings()
+    cache = None
+    if cache_path:
+        from eval.llmcache import ReplyCache
+
+        cache = ReplyCache(cache_path)
+    _, judge = Models(settings, "generate", cache).parts()
+    rows = []
+    for spec in select():
+        runs = sorted((suite_home(settings, spec.name) / "eval" / "runs").glob("*.json"))
+        for path in reversed(runs):
+            run = json.loads(path.read_text(encoding="utf-8"))
+            if run.get("off") == "answer_check" and run.get("half") in (half, "all"):
+                if run.get("half") == "all" and half != "all":
+                    run["items"] = [r for r in run["items"] if r.get("half") == half]
+                rows += written_answers(run, judge)
+                break
+    return fit_correct(rows)

@@ -14,7 +14,7 @@ from typing import Iterator
 
 from embeddings import Embedder, get_embedder
 from rag.answer import candidates, reader
-from rag.answer.judge import ANSWER_THRESHOLD, CORRECT_THRESHOLD, RESCUE_THRESHOLD, make_judge
+from rag.answer.judge import ANSWER_THRESHOLD, CORRECT_THRESHOLD, make_judge
 from rag.answer.cite import CitationBook, is_refusal, names_not_in, parse, render, verify_drafts, withdraw
 from rag.answer.parts import missing_note, part_query, part_question, question_parts, repeats
 from rag.errors import LLMUnavailable
@@ -255,10 +255,10 @@ class Assistant:
     def _rescue(self, query: str, hits: list[Hit], documents: dict):
         """When generation gave no supported sentence: the judge reads the best-ranked candidate
         sentences of all retrieved passages, whatever they score, and the most probable one that
-        answers the question (at or above RESCUE_THRESHOLD, fitted per eval item on this one
+        answers the question (at or above ANSWER_THRESHOLD, fitted per eval item on this one
         decision: quote the best sentence, or refuse; and holding a figure when one is asked for)
         is quoted as the answer. Returns ((sentences, citations) or None, the judged evidence)."""
-        best, judged = self._answering(query, query, hits, documents, floor=0.0, threshold=RESCUE_THRESHOLD)
+        best, judged = self._answering(query, query, hits, documents, floor=0.0, threshold=ANSWER_THRESHOLD)
         if best is None:
             return None, judged
         return _quoted_answer(best, hits, documents, "quoted: the judge found this sentence answers; the written "

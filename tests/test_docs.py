@@ -277,11 +277,6 @@ def diary_lines(text: str) -> list[tuple[int, str]]:
     return [(i, line.strip()) for i, line in enumerate(text.splitlines(), 1) if DIARY.search(line)]
 
 
-# Files being reworded in another branch (the answer stage's own); each is reported below as an
-# expected failure until then. Remove a name once its file is clean (the test then says XPASS).
-PENDING_CLEANUP = {"rag/answer/judge.py", "rag/answer/parts.py"}
-
-
 def _diary_in(files: list[Path]) -> list[str]:
     return [f"{p.relative_to(ROOT)}:{i}: {line[:100]}"
             for p in files for i, line in diary_lines(p.read_text(errors="replace"))]
@@ -293,15 +288,10 @@ def diary_candidates() -> list[Path]:
 
 def test_no_development_diary():
     """Code, comments and docs say what the code does and why, never which period of work changed it."""
-    found = _diary_in([p for p in diary_candidates() if str(p.relative_to(ROOT)) not in PENDING_CLEANUP])
+    found = _diary_in(diary_candidates())
     assert not found, "numbered-period wording:\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize("name", sorted(PENDING_CLEANUP))
-def test_no_development_diary_pending(name):
-    found = _diary_in([ROOT / name]) if (ROOT / name).exists() else []
-    if found:
-        pytest.xfail("being reworded elsewhere:\n" + "\n".join(found))
 
 
 @pytest.mark.parametrize("wording", [

@@ -62,7 +62,7 @@ def test_the_rescue_bar_is_fitted_per_item_on_the_most_items_right():
     assert r["suites"]["b"]["right"] == 0.75 and r["suites"]["b"]["right_at_current"] == 0.5
     assert fit_rescue([{k: v for k, v in p.items() if k != "answerable"} for p in pairs]) is None  # old files
     text = format_fit(fit(pairs), 0.78)
-    assert "RESCUE_THRESHOLD fitted 0.71" in text and "| a | 2 (1) | 1.000 | 0.500 |" in text
+    assert "ANSWER_THRESHOLD fitted 0.71" in text and "| a | 2 (1) | 1.000 | 0.500 |" in text
     # halfway between the unanswerable item's best candidate and the answerable one's
     assert fit_rescue([pair("a", "x", True, 0.9, True), pair("a", "y", False, 0.5)], spread=0.02)["threshold"] == 0.7
 
@@ -120,3 +120,19 @@ def test_pairs_are_what_the_judge_reads_labelled_by_facts_and_documents(home, re
     assert u1 and not any(r["answers"] for r in u1)  # unanswerable: no candidate answers
     # Narnia is named by no document: nothing is eligible, as in the answer stage
     assert not [r for r in pairs if r["item"] == "n1"]
+
+
+def test_the_answer_check_bar_is_fitted_on_items_won_and_lost():
+    """Removing a right answer loses its item, removing an answer to an unanswerable question wins
+    it, removing a wrong answer to an answerable one changes nothing: the bar maximises won minus
+    lost, halfway between two answers, the lowest of the best."""
+    from eval.answer_judge import fit_correct
+
+    def row(p, passed, answerable=True):
+        return {"suite": "a", "item": f"i{p}", "answerable": answerable, "passed": passed, "p": p}
+
+    rows = [row(0.1, False, False), row(0.3, False), row(0.5, True), row(0.6, False, False), row(0.9, True)]
+    r = fit_correct(rows)
+    assert r["threshold"] == 0.2 and r["net_items"] == 1  # 0.55 would win 0.6 but lose 0.5
+    assert fit_correct([row(0.4, False, False), row(0.8, True)])["threshold"] == 0.6
+    assert fit_correct([]) is None
