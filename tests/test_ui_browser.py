@@ -535,7 +535,9 @@ def test_generated_answer_with_embedded_llm(page):
 @pytest.mark.slow
 def test_follow_up_answers_what_is_asked_now_with_embedded_llm(page):
     """A follow-up pointing into the previous answer ("which of them...") gets its own answer,
-    citing the sentence that answers it, not the previous answer again."""
+    about what is asked now and cited to a passage about it, not the previous answer again.
+    (Which of the passages stating it the model cites is its choice: the verifier only checks
+    that the one cited supports the sentence.)"""
     page.get_by_test_id("stSidebar").get_by_text("Generated answer", exact=True).click()
     page.wait_for_timeout(500)
     first = ask(page, "What did the speaker of the cross-regional statement single out as priorities?", timeout=900_000)
@@ -549,7 +551,7 @@ def test_follow_up_answers_what_is_asked_now_with_embedded_llm(page):
     after = second.locator(".rag-answer").inner_text()
     assert after != before and "victim identification" in after.lower(), after
     marks = second.locator(".rag-passage mark").all_inner_texts()
-    assert any("victim identification" in m for m in marks), marks
+    assert marks and all("victim" in m.lower() for m in marks), marks
     _screenshot(page, "follow_up_generated")
 
 
