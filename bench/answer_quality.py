@@ -3,6 +3,10 @@
     .venv/bin/python bench/answer_quality.py                     # generate mode -> results/answer_quality.json
     .venv/bin/python bench/answer_quality.py --mode quote        # -> results/answer_quality_quote.json
     .venv/bin/python bench/answer_quality.py --ablate            # -> results/ablation.json
+    .venv/bin/python bench/answer_quality.py --from-runs eval/baselines/*-embedded.json
+
+--from-runs takes `rag eval run` files (one per suite, e.g. the committed baselines, which CI
+compares every change with) instead of asking the questions again.
 
 The figures are `rag eval suites` and `rag eval ablate` (eval/multi.py, eval/ablation.py): each
 suite asked on its own corpus (eval/suites.yaml), items split into a fixed dev half (what rules
@@ -25,6 +29,8 @@ def main() -> None:
     ap.add_argument("--mode", choices=["generate", "quote"], default="generate")
     ap.add_argument("--half", choices=["dev", "test", "all"], default="all")
     ap.add_argument("--ablate", action="store_true", help="switch each answer step off in turn (generate mode)")
+    ap.add_argument("--from-runs", nargs="+", metavar="RUN", type=Path,
+                    help="rag eval run files, one per registered suite: their figures, not a new run")
     ap.add_argument("--home", default=str(c.RESULTS / "cache" / "answer-quality"), help="RAG_HOME to use")
     args = ap.parse_args()
 
@@ -45,11 +51,45 @@ def main() -> None:
         return
     from eval.multi import Models, run_suites
 
-    result = run_suites(select(), settings, mode=args.mode, half=args.half, models=Models(settings, args.mode),
-                        log=lambda m: print(m, file=sys.stderr))
+    if args.from_runs:
+        result = _from_runs(args.from_runs)
+        args.mode = result["mode"]
+    else:
+            result = run_suites(select(), settings, mode=args.mode, half=args.half,
+                            models=Models(settings, args.mode), log=lambda m: print(m, file=sys.stderr))
     print(_suite_table(result))
     name = "answer_quality" if args.mode == "generate" else "answer_quality_quote"
     print(f"wrote {c.write_results(name, _results_payload(result))}", file=sys.stderr)
+
+
+def _from_runs(paths: list[Path]) -> dict:
+    """The multi-suite result (eval/multi.py's shape) of saved `rag eval run` files, each named to
+    its registered suite by its items file."""
+    import json
+
+    from eval.multi import halves_of, macro
+    from eval.registry import load_registry
+    from eval.suite import load_suite
+
+    registry = load_registry()
+    by_items = {spec.items.resolve(): name for name, spec in registry.items()}
+    runs, suites, modes, halves = {}, {}, set(), set()
+    for path in paths:
+        run = json.loads(path.read_text(encoding="utf-8"))
+        items_file = (c.ROOT / run["suite"]["path"]).resolve()
+        name = by_items.get(items_file)
+        if name is None:
+            raise SystemExit(f"{path}: its suite {run['suite']['path']} is not in eval/suites.yaml")
+        half_of = {i.id: i.half for i in load_suite(registry[name].items).items}
+        for r in run["items"]:
+            r["half"] = half_of[r["id"]]
+        runs[name], suites[name] = run, halves_of(run["items"])
+        modes.add(run.get("mode") or run.get("settings", {}).get("mode"))
+        halves.add(run.get("half") or "all")
+    if len(modes) != 1:
+        raise SystemExit(f"the runs mix answer modes: {sorted(map(str, modes))}")
+    return {"mode": modes.pop(), "half": halves.pop() if len(halves) == 1 else "mixed", "off": "",
+            "suites": suites, "macro": macro(suites), "runs": runs}
 
 
 if __name__ == "__main__":
