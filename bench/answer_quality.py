@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/answer_quality.py                     # generate mode -> results/answer_quality.json
     .venv/bin/python bench/answer_quality.py --mode quote        # -> results/answer_quality_quote.json
-    .venv/bin/python bench/answer_quality.py --ablate            # -> results/ablation.json
+    .venv/bin/python bench/answer_quality.py --ablate [--half dev]  # -> results/ablation.json
     .venv/bin/python bench/answer_quality.py --from-runs eval/baselines/*-embedded.json
 
 --from-runs takes `rag eval run` files (one per suite, e.g. the committed baselines, which CI
@@ -45,7 +45,7 @@ def main() -> None:
         from rag.answer.steps import STEPS
 
         result = ablate(select(), settings, list(STEPS), ReplyCache(Path(args.home) / "eval" / "llm-cache.jsonl"),
-                        log=lambda m: print(m, file=sys.stderr))
+                        log=lambda m: print(m, file=sys.stderr), half=args.half)
         print(format_table(result))
         print(f"wrote {c.write_results('ablation', result)}", file=sys.stderr)
         return

@@ -70,11 +70,12 @@ def format_table(result: dict) -> str:
     from rag.answer.steps import STEPS
 
     names = result["suites"]
-    head = ["Step", *[f"{n} dev" for n in names], "pooled dev", *[f"{n} test" for n in names], "Verdict"]
+    test = any("test" in result["items"][n] for n in names)  # an ablation of the dev halves only has no test columns
+    head = ["Step", *[f"{n} dev" for n in names], "pooled dev", *[f"{n} test" for n in names if test], "Verdict"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     base = ["items passing", *[f"{result['passing'][n].get('dev', 0)}/{result['items'][n].get('dev', 0)}"
                                for n in names], "",
-            *[f"{result['passing'][n].get('test', 0)}/{result['items'][n].get('test', 0)}" for n in names], ""]
+            *[f"{result['passing'][n].get('test', 0)}/{result['items'][n].get('test', 0)}" for n in names if test], ""]
     lines.append("| " + " | ".join(base) + " |")
 
     def signed(x: int) -> str:
@@ -84,7 +85,7 @@ def format_table(result: dict) -> str:
         verdict = "earns its place" if row["earns"] else (
             "costs a test item" if row["costs_test"] else "adds nothing on dev")
         cells = [f"`{step}`", *[signed(row["gain"][n].get("dev", 0)) for n in names], signed(row["pooled_dev"]),
-                 *[signed(row["gain"][n].get("test", 0)) for n in names], verdict]
+                 *[signed(row["gain"][n].get("test", 0)) for n in names if test], verdict]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Each cell: items passing with the step on, minus with it off (positive: the step adds items).")
