@@ -421,7 +421,9 @@ SPECS: dict[str, Spec] = {
         "Answer quality, generated answers",
         "Every registered eval suite asked through the whole pipeline with the embedded model, each on its own "
         "corpus, scored per half of the suite: rules and thresholds are fitted on the dev half, the test half is "
-        "what is reported; macro is the mean over suites. See [evaluation](evaluation.md).",
+        "what is reported; macro is the mean over suites. See [evaluation](evaluation.md). The p50 column is the "
+        "time per answer in those runs, which may have shared the machine with other work: the latency "
+        "measurement is answer_latency below.",
         "python bench/answer_quality.py",
         _quality_table, _quality_headline, readme="Answers (generate mode, embedded model)"),
     "answer_quality_quote": Spec(
