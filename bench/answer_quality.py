@@ -55,7 +55,7 @@ def main() -> None:
         result = _from_runs(args.from_runs)
         args.mode = result["mode"]
     else:
-            result = run_suites(select(), settings, mode=args.mode, half=args.half,
+        result = run_suites(select(), settings, mode=args.mode, half=args.half,
                             models=Models(settings, args.mode), log=lambda m: print(m, file=sys.stderr))
     print(_suite_table(result))
     name = "answer_quality" if args.mode == "generate" else "answer_quality_quote"

@@ -2,7 +2,9 @@
 
 `ANSWER_THRESHOLD` (rag/answer/judge.py) decides which candidate sentences answer a question:
 the rescue of a refused answer, the answer to a part of a two-part question, the evidence the
-evidence-first flow chooses. It is fitted here on pairs made from eval suites, not set by hand:
+evidence-first flow chooses. The value in use is chosen on whole answers to the suites' dev halves
+(rag/answer/judge.py); this module shows how well the judge separates on pairs made from eval
+suites, and what a fit on each single decision would give:
 
 - the pairs are what the answer stage gives the judge: for each item asking one question, the
   best `judge_candidates` candidate sentences of its retrieved passages that could be chosen
