@@ -329,10 +329,15 @@ def _ingest_scaling_headline(data: dict) -> str:
     rate = data.get("chunks_per_second_median") or {}
     single, allc = rate.get("(a) single process"), rate.get("(b) all cores")
     ray = rate.get("(c) Ray, 2 worker nodes")
-    idle = data.get("projected_idle_ratios") or {}
-    return (f"{fmt(allc)} chunks/s on every core, {fmt(single)} in one process, {fmt(ray)} on Ray with two worker "
-            f"nodes, beside other work; from CPU time, every core would be {fmt(idle.get('all_cores_vs_single'))}x "
-            "one process on an idle machine")
+    ratio = f" ({allc / single:.2f}x)" if allc and single else ""
+    ray_ratio = f" ({ray / allc:.2f}x every core)" if ray and allc else ""
+    same = data.get("identical") or {}
+    checked = [v for k, v in same.items() if isinstance(v, dict)]
+    tail = (", the same chunks and vectors" if checked and all(v.get("same_ids_in_order") and
+                                                               v.get("max_abs_vector_diff", 1) <= 1e-5 for v in checked)
+            else "")
+    return (f"{fmt(allc)} chunks/s on every core, {fmt(single)} in one process{ratio}, {fmt(ray)} on Ray with two "
+            f"worker nodes{ray_ratio}{tail}")
 
 
 def _query_latency_table(data: dict) -> Table:
