@@ -98,3 +98,22 @@ def test_the_verifier_reads_a_passage_with_the_headings_it_sits_under(real_embed
     assert with_heading.score > without.score + 0.05
     assert hard_failures(claim, text) == ["ZipFile not in the passage"]
     assert hard_failures(claim, text, headed.title) == []
+
+
+def test_a_paraphrase_sharing_few_words_with_its_passage_is_for_the_judge_to_decide(real_embedder):
+    """A faithful paraphrase ("anti-depressant drugs" for "selective serotonin reuptake inhibitors",
+    "Aβ" for "amyloid-beta") shares few words with its passage: it is put to the judge, not removed
+    on similarity alone; a sentence about something else is removed without asking."""
+    from rag.answer.verify import EvidenceVerifier, Passage, ProbabilityJudge
+
+    text = "Selective serotonin reuptake inhibitors lowered amyloid-beta concentrations in the brains of transgenic mice."
+    p = Passage(text, 0, len(text))
+    judge = ScriptedJudge(lambda prompt: 0.9)
+
+    v = EvidenceVerifier(real_embedder, ProbabilityJudge(judge, threshold=0.5))
+    claims = ["Anti-depressant drugs reduce the Aβ level in the brains of mice.",
+              "The committee meets twice a year in Geneva."]
+    [[paraphrase], [unrelated]] = v.assess(claims, [p])
+    assert paraphrase.supported is None and unrelated.supported is False  # only the paraphrase is the judge's
+    verdict = v.resolve(claims[0], p, paraphrase)
+    assert verdict.supported and verdict.judged and len(judge.calls) == 1
