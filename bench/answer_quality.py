@@ -67,7 +67,7 @@ def _from_runs(paths: list[Path]) -> dict:
     its registered suite by its items file."""
     import json
 
-    from eval.multi import halves_of, macro
+    from eval.multi import macro, suite_halves
     from eval.registry import load_registry
     from eval.suite import load_suite
 
@@ -80,10 +80,7 @@ def _from_runs(paths: list[Path]) -> dict:
         name = by_items.get(items_file)
         if name is None:
             raise SystemExit(f"{path}: its suite {run['suite']['path']} is not in eval/suites.yaml")
-        half_of = {i.id: i.half for i in load_suite(registry[name].items).items}
-        for r in run["items"]:
-            r["half"] = half_of[r["id"]]
-        runs[name], suites[name] = run, halves_of(run["items"])
+        runs[name], suites[name] = run, suite_halves(run, load_suite(registry[name].items))
         modes.add(run.get("mode") or run.get("settings", {}).get("mode"))
         halves.add(run.get("half") or "all")
     if len(modes) != 1:

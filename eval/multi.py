@@ -24,6 +24,15 @@ def suite_home(settings, name: str) -> Path:
     return Path(settings.home) / "eval" / "homes" / name
 
 
+def suite_halves(run: dict, suite) -> dict[str, dict]:
+    """A run's metrics per half: each of its items tagged with its half in `suite` (the items
+    file it was asked from), then `halves_of`."""
+    half_of = {i.id: i.half for i in suite.items}
+    for r in run["items"]:
+        r["half"] = half_of[r["id"]]
+    return halves_of(run["items"])
+
+
 def halves_of(items: list[dict]) -> dict[str, dict]:
     """Suite metrics for each half present in `items` (per-item results, each with its "half"),
     with their counts."""
@@ -127,10 +136,7 @@ def run_suites(specs: list[SuiteSpec], settings, *, mode: str, half: str = "all"
                         progress=(lambda r, n=spec.name: item_progress(n, r)) if item_progress else None)
         run["suite"]["name"], run["half"], run["off"] = spec.name, half, off
         save_run(run, runs_dir(s))
-        half_of = {i.id: i.half for i in suite.items}
-        for r in run["items"]:
-            r["half"] = half_of[r["id"]]
-        per_suite[spec.name] = halves_of(run["items"])
+        per_suite[spec.name] = suite_halves(run, suite)
         runs[spec.name] = run
     return {"mode": mode, "half": half, "off": off, "suites": per_suite, "macro": macro(per_suite), "runs": runs}
 
