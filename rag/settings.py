@@ -134,7 +134,8 @@ class Settings(BaseSettings):
         description="Generate mode's flow. 'context': the LLM reads the best sentences of the top passages and "
         "writes a cited answer, which is then verified (the measured default). 'evidence': the judge's "
         "yes-probability picks the sentences that answer, they are shown at once, and the LLM writes the short "
-        "answer from them only (measured on a sample only: README).")
+        "answer from them only (on the suites' dev halves it passes 45 items of 113, the context flow 79: "
+        "docs/answer-stage.md).")
     judge_scoring: Literal["text", "probability"] = Field(
         "text",
         description="How the verifier's judge decides: 'text' parses the model's one-word yes/no (what the "
