@@ -21,7 +21,8 @@ For each (claim, passage) pair:
    available (the model's probability of "yes", against a threshold), because similarity cannot
    see negation or swapped actors; without a judge, `hi` decides. Thresholds were set on the
    dev half of eval/verifier_labels.jsonl; `lo` is low (0.4) because a faithful paraphrase shares
-   few words with its source ("anti-depressants" for "SSRIs") and only the judge can see it.
+   few words with its source ("the engine would not turn over" for "the car failed to start"), and only
+   the judge can see it.
 The best window is the quoted span a citation shows, with exact offsets into the document.
 """
 
