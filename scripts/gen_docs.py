@@ -326,18 +326,15 @@ def _ingest_scaling_table(data: dict) -> Table:
 
 
 def _ingest_scaling_headline(data: dict) -> str:
+    """The rates, with the ratios and the identity check as the bench judged them (its "bars")."""
     rate = data.get("chunks_per_second_median") or {}
-    single, allc = rate.get("(a) single process"), rate.get("(b) all cores")
-    ray = rate.get("(c) Ray, 2 worker nodes")
-    ratio = f" ({allc / single:.2f}x)" if allc and single else ""
-    ray_ratio = f" ({ray / allc:.2f}x every core)" if ray and allc else ""
-    same = data.get("identical") or {}
-    checked = [v for k, v in same.items() if isinstance(v, dict)]
-    tail = (", the same chunks and vectors" if checked and all(v.get("same_ids_in_order") and
-                                                               v.get("max_abs_vector_diff", 1) <= 1e-5 for v in checked)
-            else "")
-    return (f"{fmt(allc)} chunks/s on every core, {fmt(single)} in one process{ratio}, {fmt(ray)} on Ray with two "
-            f"worker nodes{ray_ratio}{tail}")
+    bars = data.get("bars") or {}
+    allc = get(bars, "all_cores_vs_single", "ratio")
+    ray = get(bars, "ray_vs_all_cores", "ratio")
+    same = ", the same chunks and vectors" if get(bars, "identical_chunks_and_vectors", "met") else ""
+    return (f"{fmt(rate.get('(b) all cores'))} chunks/s on every core, {fmt(rate.get('(a) single process'))} in one "
+            f"process{f' ({allc:.2f}x)' if allc else ''}, {fmt(rate.get('(c) Ray, 2 worker nodes'))} on Ray with two "
+            f"worker nodes{f' ({ray:.2f}x every core)' if ray else ''}{same}")
 
 
 def _query_latency_table(data: dict) -> Table:
