@@ -109,7 +109,6 @@ def test_a_paraphrase_sharing_few_words_with_its_passage_is_for_the_judge_to_dec
     text = "Selective serotonin reuptake inhibitors lowered amyloid-beta concentrations in the brains of transgenic mice."
     p = Passage(text, 0, len(text))
     judge = ScriptedJudge(lambda prompt: 0.9)
-
     v = EvidenceVerifier(real_embedder, ProbabilityJudge(judge, threshold=0.5))
     claims = ["Anti-depressant drugs reduce the Aβ level in the brains of mice.",
               "The committee meets twice a year in Geneva."]

@@ -172,7 +172,7 @@ def ask(page, question: str, timeout: int = SLOW_MS):
     # Count the answers of the page as it is now: a run still drawing (after a collection switch, say)
     # leaves the elements of the run before on the page, marked stale, until it ends.
     page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
-    before = page.evaluate(f"{_COUNT_ANSWERS}")
+    before = page.evaluate(_COUNT_ANSWERS)
     _watch_stages(page)
     box = _chat_box(page)
     box.fill(question)
