@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Iterator
 
 from embeddings import Embedder, get_embedder
+from embeddings.memo import memoized
 from rag.answer import candidates, reader
 from rag.answer.judge import ANSWER_THRESHOLD, CORRECT_THRESHOLD, make_judge
 from rag.answer.cite import CitationBook, is_refusal, names_not_in, parse, render, verify_drafts, withdraw
@@ -35,14 +36,14 @@ class Assistant:
         self.settings = settings
         self._retriever = retriever
         self._generator = generator
-        self._embedder = embedder
+        self._embedder = memoized(embedder) if embedder is not None else None
         self._judge = judge  # a Judge (rag/answer/judge.py); by default the generator's own
 
     # --- lazily built parts ---
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = get_embedder(self.settings.embedding_model)
+            self._embedder = memoized(get_embedder(self.settings.embedding_model))
         return self._embedder
 
     @property

@@ -152,6 +152,19 @@ def embedder(s: Settings):
     return _embedder(s.embedding_model)
 
 
+@st.cache_resource(show_spinner=False)
+def _answer_embedder(name: str):
+    from embeddings.memo import memoized
+
+    return memoized(_embedder(name))
+
+
+def answer_embedder(s: Settings):
+    """The embedder answers use: keeps the vectors of sentences already embedded, across questions
+    and index versions (embeddings/memo.py)."""
+    return _answer_embedder(s.embedding_model)
+
+
 class SharedGenerator:
     """The Generator, built on first use and kept across Assistant rebuilds.
 
@@ -247,7 +260,7 @@ def generator(s: Settings) -> SharedGenerator:
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _assistant(settings_key: str, version: str, _s: Settings) -> Assistant:
-    return Assistant(_s, embedder=embedder(_s), generator=generator(_s))
+    return Assistant(_s, embedder=answer_embedder(_s), generator=generator(_s))
 
 
 def assistant(s: Settings) -> Assistant:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings import Embedder, get_embedder
+from embeddings.memo import memoized
 from rag.errors import IndexCorrupt, RagError
 from rag.index import LoadedIndex, open_store
 from rag.pipeline import Assistant
@@ -46,6 +47,7 @@ class ServerState:
         self.settings = settings
         self.store = open_store(settings)
         self._embedder = embedder
+        self._answer_embedder: Embedder | None = None
         self._generator = generator
         self._parent = parent  # the state whose embedder and generator this one shares
         self._snapshot: Snapshot | None = None
@@ -78,6 +80,18 @@ class ServerState:
             if self._embedder is None:
                 self._embedder = get_embedder(self.settings.embedding_model)
             return self._embedder
+
+    @property
+    def answer_embedder(self) -> Embedder:
+        """The embedder answers use: the shared one, keeping the vectors of the sentences it has
+        embedded (embeddings/memo.py) for every question and collection this process answers."""
+        if self._parent is not None:
+            return self._parent.answer_embedder
+        embedder = self.embedder
+        with self._parts_lock:
+            if self._answer_embedder is None:
+                self._answer_embedder = memoized(embedder)
+            return self._answer_embedder
 
     def generator(self):
         """The one Generator shared by every snapshot (created on the first generate request)."""
@@ -118,7 +132,7 @@ class ServerState:
         raise IndexCorrupt(self.store.location, "the index changed too often to load")
 
     def _make_snapshot(self, name: str, index: LoadedIndex) -> Snapshot:
-        retriever = HybridRetriever(self.settings, index=index, embedder=self.embedder)
+        retriever = HybridRetriever(self.settings, index=index, embedder=self.answer_embedder)
         state = self
 
         class _Assistant(Assistant):
@@ -126,7 +140,7 @@ class ServerState:
             def generator(self):
                 return state.generator()
 
-        return Snapshot(name, index, _Assistant(self.settings, retriever=retriever, embedder=self.embedder))
+        return Snapshot(name, index, _Assistant(self.settings, retriever=retriever, embedder=self.answer_embedder))
 
     # --- health ---
     def health(self) -> dict:
