@@ -35,6 +35,15 @@ _STARTED = datetime.now(timezone.utc)
 _LOAD_AT_START = [round(x, 2) for x in os.getloadavg()]
 
 
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 # --- SciFact -------------------------------------------------------------------------------------
 
 

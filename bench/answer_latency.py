@@ -3,9 +3,11 @@
 Questions are taken from every registered eval suite (eval/suites.yaml), the first of each
 suite's answerable and unanswerable items without a conversation. Each version of the code (a
 git commit, checked out in a temporary worktree) answers in its own worker process, on its own
-index of each suite's corpus, with one embedded LLM server shared by both. The versions take
-turns question by question (which goes first alternates), so a busy moment of the machine hits
-both alike, and both read from the same warm server.
+index of each suite's corpus, with an embedded LLM server of its own: the server keeps the states
+of the prompts it has read, so a version asking second through a shared server would find the
+other's prompts already read and answer in a fraction of the time. The versions take turns
+question by question (which goes first alternates), so a busy moment of the machine hits both
+alike; each server is warmed up before the first question.
 
 For each answer, as the caller of `Assistant.events` sees it: the time to the first evidence
 shown, to the first token of the written answer, and to the whole verified answer; whether it
@@ -53,6 +55,8 @@ def worker(llm_home: str, cache: str) -> None:
     assistants = {}
     for line in sys.stdin:
         job = json.loads(line)
+        if job.get("stop"):
+            break
         name = job["suite"]
         if name not in assistants:
             s = Settings(home=Path(cache) / name)
@@ -82,6 +86,9 @@ def worker(llm_home: str, cache: str) -> None:
             passed = answer.refused
         print(json.dumps({"total_s": total, "ttft_s": first, "evidence_s": evidence, "refused": answer.refused,
                           "passed": passed, "timings": answer.timings}), flush=True)
+    from rag.llm.server import EmbeddedServer
+
+    EmbeddedServer(base).stop()
 
 
 # --- the driver ----------------------------------------------------------------------------------
@@ -107,9 +114,9 @@ def questions(per_suite: int) -> list[dict]:
 class Version:
     """One version of the code in a worker process."""
 
-    def __init__(self, label: str, tree: Path, llm_home: Path, cache: Path):
+    def __init__(self, label: str, tree: Path, llm_home: Path, cache: Path, port: int):
         self.label, self.tree = label, tree
-        env = dict(os.environ, PYTHONPATH=str(tree), HF_HUB_OFFLINE="1")
+        env = dict(os.environ, PYTHONPATH=str(tree), HF_HUB_OFFLINE="1", RAG_LLM_PORT=str(port))
         self.proc = subprocess.Popen(
             [sys.executable, "-c", f"import sys; sys.path[:0] = [{str(tree)!r}, {str(Path(__file__).parent)!r}];"
              f"import answer_latency as b; b.worker({str(llm_home)!r}, {str(cache)!r})"],
@@ -124,6 +131,7 @@ class Version:
         return json.loads(line)
 
     def close(self) -> None:
+        self.proc.stdin.write(json.dumps({"stop": True}) + "\n")  # the worker stops its server
         self.proc.stdin.close()
         self.proc.wait(timeout=60)
 
@@ -156,7 +164,6 @@ def main() -> None:
 
     jobs = questions(args.per_suite)
     cache = c.RESULTS / "cache" / "answer-latency"
-    llm_home = cache / "llm"
     tmp = Path(tempfile.mkdtemp(prefix="bench-versions-"))
     versions, trees = [], []
     try:
@@ -165,7 +172,8 @@ def main() -> None:
                 ["git", "rev-parse", "--short", ref], cwd=c.ROOT, capture_output=True, text=True, check=True).stdout.strip()
             tree = checkout(ref, tmp / label)
             trees.append(tree)
-            versions.append((Version(f"{label} ({sha})", tree, llm_home, cache / f"{label}-{sha}"), sha))
+            versions.append((Version(f"{label} ({sha})", tree, cache / f"llm-{label}", cache / f"{label}-{sha}",
+                                     c.free_port()), sha))
         rows: dict[str, list[dict]] = {v.label: [] for v, _ in versions}
         for n, job in enumerate(jobs):
             order = versions if n % 2 == 0 else versions[::-1]

@@ -27,7 +27,6 @@ import argparse
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,12 +40,6 @@ TOKEN = secrets.token_hex(16)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CHURN = ("Load test churn note {n}. The Aurora Compact on maritime labour inspections was signed by "
          "twelve port authorities in 2023 and reviewed in round {n}.\n")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def questions() -> list[str]:
@@ -195,7 +188,7 @@ def main() -> None:
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     info = C.machine()
     qs = questions()
-    ports = [free_port() for _ in range(args.workers)]
+    ports = [C.free_port() for _ in range(args.workers)]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     url = urls[0]
     rows, writer_rows = [], []

@@ -52,18 +52,12 @@ def questions() -> list[str]:
     return [i["question"] for i in items if not i.get("history")]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(answers: int, every: int, bound_mb: float, home: Path, log=print) -> dict:
     import httpx
 
-    port, llm_port = free_port(), free_port()
+    import _common as c  # bench/ is on sys.path: this script's folder
+
+    port, llm_port = c.free_port(), c.free_port()
     env = {**os.environ, "RAG_HOME": str(home), "RAG_MODE": "generate", "RAG_LLM_PORT": str(llm_port)}
     env.pop("RAG_LLM_BASE_URL", None)
     subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "docs_raw/", "-q"], cwd=ROOT, env=env, check=True,

@@ -25,7 +25,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -74,12 +73,6 @@ OBSERVER = """() => {
 
 def sec(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
@@ -137,7 +130,7 @@ def main() -> int:
     from ui.launch import command
 
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="ui-latency-"))
-    port, llm_port = free_port(), free_port()
+    port, llm_port = C.free_port(), C.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") or k == "RAG_MODELS_DIR"}
     env.update(RAG_HOME=str(home), RAG_MODE=args.mode, RAG_LLM_PORT=str(llm_port))
     env.setdefault("RAG_MODELS_DIR", str(ROOT / ".rag" / "models"))

@@ -107,33 +107,3 @@ class CachedJudge:
         if p is not None:  # an endpoint that could not answer is asked again next time
             self._cache.put(key, p)
         return p
-
-
-class CachedEmbedder:
-    """An Embedder that keeps every vector it made, in memory, for the run: the configurations of
-    an ablation embed the same passages, sentences and questions again and again, and embedding
-    is most of what a configuration costs once the model's replies are cached."""
-
-    def __init__(self, embedder):
-        self._inner = embedder
-        self._texts: dict[str, object] = {}
-        self._queries: dict[str, object] = {}
-
-    def __getattr__(self, name):  # name, dim, max_tokens, count_tokens: the wrapped embedder's
-        return getattr(self._inner, name)
-
-    def embed(self, texts, *, batch_size: int = 64, progress=None):
-        import numpy as np
-
-        missing = list(dict.fromkeys(t for t in texts if t not in self._texts))
-        if missing:
-            for t, v in zip(missing, self._inner.embed(missing, batch_size=batch_size)):
-                self._texts[t] = v
-        if progress:
-            progress(len(texts))
-        return np.stack([self._texts[t] for t in texts]) if len(texts) else self._inner.embed([])
-
-    def embed_query(self, text: str):
-        if text not in self._queries:
-            self._queries[text] = self._inner.embed_query(text)
-        return self._queries[text]

@@ -75,14 +75,13 @@ class Models:
 
     @property
     def embedder(self):
-        """The embedder answers use; when measuring configurations, one that keeps its vectors
-        (the configurations embed the same texts again)."""
+        """The embedder answers use, keeping the vectors it made (embeddings/memo.py) for every
+        suite of the run; when measuring configurations, which embed the same texts again and
+        again, it keeps all of them."""
         if self._embedder is None:
-            self._embedder = self.indexer
-            if self.cache is not None:
-                from eval.llmcache import CachedEmbedder
+            from embeddings.memo import Memoized
 
-                self._embedder = CachedEmbedder(self.indexer)
+            self._embedder = Memoized(self.indexer, max_texts=10_000_000 if self.cache is not None else 20_000)
         return self._embedder
 
     def parts(self) -> tuple:
