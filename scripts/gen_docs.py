@@ -442,8 +442,8 @@ SPECS: dict[str, Spec] = {
     "answer_latency": Spec(
         "Answer latency",
         "Questions of every suite answered by the embedded model as `Assistant.events` streams them, by two "
-        "versions of the code taking turns question by question on one warm server: time to the first evidence "
-        "shown, to the first token of the written answer, and to the whole verified answer.",
+        "versions of the code taking turns question by question, each on a warm embedded server of its own: time "
+        "to the first evidence shown, to the first token of the written answer, and to the whole verified answer.",
         "python bench/answer_latency.py", _latency_table, _latency_headline,
         readme="Time to a verified answer (embedded model)"),
     "ingest_scaling": Spec(
