@@ -87,6 +87,13 @@ def test_questions_asking_for_a_figure():
               "What weekly tafenoquine dose did the soldiers take?", "What daily dose of primaquine was given?",
               "What rise in victim detection did she cite?", "What is the prevalence of HIV in the cohort?"):
         assert asks_for_figure(q), q
+    # a magnitude asked by its dimension or in a unit (from questions over reference manuals)
+    for q in ("How big, in bytes, is the buffer the reader allocates?", "How long may a file comment be?",
+              "What resolution does the printer assume when none is given?",
+              "What is the default margin of the page, in points?", "What size is the window by default?"):
+        assert asks_for_figure(q), q
+    assert misses_figure("How big, in bytes, is the default buffer?", ["The default buffer is used when none is given."])
+    assert not asks_for_figure("What does the in-place flag do?")
     for q in ("Who spoke for the Pacific Islands Forum?", "What did the Secretary-General urge?",
               "Which article did he highlight?", "What gave rise to the increase in trafficking?",
               "What caused the rise in cases?", "What factors explain the fall in convictions?"):

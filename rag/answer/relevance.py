@@ -39,7 +39,14 @@ _ASKS_FIGURE = re.compile(
     r"|what (?:(?!(?:did|does|do|is|was|were|are|has|have|had|gave|give|gives|caused?|causes|led|leads?|explains?"
     r"|explained|drove|drives?|contributed?|contributes)\b)[\w-]+ ){0,3}"
     r"(?:rates?|ratios?|percentages?|doses?|dosages?|amounts?|budgets?|costs?|prices?"
-    r"|increases?|rises?|decreases?|falls?|drops?|reductions?|incidence|prevalence))\b",
+    r"|increases?|rises?|decreases?|falls?|drops?|reductions?|incidence|prevalence)"
+    # a magnitude asked by its dimension ("How big is the buffer?", "How long may the comment be?",
+    # "What resolution does it assume?") or in a unit ("..., in bytes?", "in points")
+    r"|how (?:big|large|small|long|old|far|fast|high|wide|tall|heavy|deep)"
+    r"|what (?:size|resolution|length|width|height|depth|duration|speed|weight|capacity|temperature)"
+    r"|in (?:bytes|kilobytes|megabytes|gigabytes|bits|seconds|milliseconds|minutes|hours|days|weeks|months|years"
+    r"|points|pixels|dpi|inches|millimet(?:er|re)s|centimet(?:er|re)s|met(?:er|re)s|kilomet(?:er|re)s"
+    r"|degrees|percent|kilograms|grams|litres|liters))\b",
     re.I,
 )
 # A figure in an answer: digits, or a quantity in words ("a third", "twice", "two million").
