@@ -116,3 +116,28 @@ def test_a_paraphrase_sharing_few_words_with_its_passage_is_for_the_judge_to_dec
     assert paraphrase.supported is None and unrelated.supported is False  # only the paraphrase is the judge's
     verdict = v.resolve(claims[0], p, paraphrase)
     assert verdict.supported and verdict.judged and len(judge.calls) == 1
+
+
+def test_the_verifiers_judge_reads_a_window_under_its_headings(real_embedder):
+    """"A negative value -N means the child was killed by signal N." under the heading
+    "Popen.returncode" says what a negative returncode means; the window alone does not, so the
+    judge reads the heading first (and the bare window with the headings step off)."""
+    from rag.answer.verify import EvidenceVerifier, Passage
+
+    class Reading:
+        def __init__(self):
+            self.read: list[str] = []
+
+        def supports(self, claim, evidence):
+            self.read.append(evidence)
+            return "returncode" in evidence
+
+    claim = "A negative returncode means that the child process was killed by a signal."
+    text = "A negative value -N indicates that the child was terminated by signal N."
+    p = Passage(text, 0, len(text), title="subprocess Popen.returncode", heading="Popen.returncode")
+    for off, heard, supported in ((frozenset(), f"Popen.returncode: {text}", True), (frozenset({"headings"}), text, False)):
+        judge = Reading()
+        v = EvidenceVerifier(real_embedder, judge, off=off)
+        [[sup]] = v.assess([claim], [p])
+        assert sup.supported is None  # the judge's to decide
+        assert v.resolve(claim, p, sup).supported is supported and judge.read == [heard]

@@ -25,8 +25,10 @@ STEPS: dict[str, str] = {
     "part_rescue": "a part nothing answered goes to the judge, which may quote a sentence for it",
     # the judge over candidate sentences (rag/pipeline.py)
     "rescue": "when nothing written survives, the judge may quote the candidate that answers",
-    # what the model reads (rag/index/retrieve.py, rag/llm/prompt.py, rag/answer/candidates.py)
-    "headings": "each source's label and each candidate's context show its section's last headings",
+    # what the model reads (rag/index/retrieve.py, rag/llm/prompt.py, rag/answer/candidates.py,
+    # rag/answer/verify.py)
+    "headings": "each source's label, each candidate's context and the verifier judge's window show its "
+                "section's last headings",
     "sentence_pull": "retrieval adds the passage holding the best sentence of the next-ranked passages",
 }
 
