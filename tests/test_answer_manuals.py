@@ -119,9 +119,9 @@ def test_a_paraphrase_sharing_few_words_with_its_passage_is_for_the_judge_to_dec
 
 
 def test_the_verifiers_judge_reads_a_window_under_its_headings(real_embedder):
-    """"A negative value -N means the child was killed by signal N." under the heading
-    "Popen.returncode" says what a negative returncode means; the window alone does not, so the
-    judge reads the heading first (and the bare window with the headings step off)."""
+    """"The default is 30 seconds." under the heading "idle_timeout (integer)" states that option's
+    default; the window alone does not, so the judge reads the heading first (and the bare window
+    with the headings step off)."""
     from rag.answer.verify import EvidenceVerifier, Passage
 
     class Reading:
@@ -130,14 +130,17 @@ def test_the_verifiers_judge_reads_a_window_under_its_headings(real_embedder):
 
         def supports(self, claim, evidence):
             self.read.append(evidence)
-            return "returncode" in evidence
+            return "idle_timeout" in evidence
 
-    claim = "A negative returncode means that the child process was killed by a signal."
-    text = "A negative value -N indicates that the child was terminated by signal N."
-    p = Passage(text, 0, len(text), title="subprocess Popen.returncode", heading="Popen.returncode")
-    for off, heard, supported in ((frozenset(), f"Popen.returncode: {text}", True), (frozenset({"headings"}), text, False)):
+    claim = "By default the relay closes an idle client connection after 30 seconds (idle_timeout)."
+    text = "Seconds a client connection may stay idle before the relay closes it. The default is 30 seconds."
+    head = "Connection settings » idle_timeout (integer)"
+    p = Passage(text, 0, len(text), title=f"Relay server manual {head}", heading=head)
+    for off, heard, supported in ((frozenset(), f"{head}: ", True), (frozenset({"headings"}), "", False)):
         judge = Reading()
         v = EvidenceVerifier(real_embedder, judge, off=off)
         [[sup]] = v.assess([claim], [p])
         assert sup.supported is None  # the judge's to decide
-        assert v.resolve(claim, p, sup).supported is supported and judge.read == [heard]
+        assert v.resolve(claim, p, sup).supported is supported
+        [read] = judge.read
+        assert read.startswith(heard) and read.endswith("The default is 30 seconds.") and (head in read) == bool(heard)

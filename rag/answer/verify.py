@@ -657,8 +657,8 @@ class EvidenceVerifier:
         if self.judge is not None:
             # The judge reads the best window, not the whole chunk: the span a citation would quote,
             # and a prompt a fraction as long (each judge call is a prompt the LLM must evaluate).
-            # The window's section headings come first: "A negative value -N indicates ..." under
-            # "returncode" states what a negative returncode means, which the window alone does not say.
+            # The window's section headings come first: "The default is 30 seconds." under
+            # "idle_timeout (integer)" states that option's default, which the window alone does not say.
             window = p.text[sup.start : sup.end]
             head = p.heading if p.heading and "headings" not in self.off else ""
             verdict = self.judge.supports(claim, f"{head}: {window}" if head else window)
