@@ -55,8 +55,6 @@ def worker(llm_home: str, cache: str) -> None:
     assistants = {}
     for line in sys.stdin:
         job = json.loads(line)
-        if job.get("stop"):
-            break
         name = job["suite"]
         if name not in assistants:
             s = Settings(home=Path(cache) / name)
@@ -86,7 +84,7 @@ def worker(llm_home: str, cache: str) -> None:
             passed = answer.refused
         print(json.dumps({"total_s": total, "ttft_s": first, "evidence_s": evidence, "refused": answer.refused,
                           "passed": passed, "timings": answer.timings}), flush=True)
-    from rag.llm.server import EmbeddedServer
+    from rag.llm.server import EmbeddedServer  # no more questions (stdin closed): stop this version's server
 
     EmbeddedServer(base).stop()
 
@@ -131,8 +129,7 @@ class Version:
         return json.loads(line)
 
     def close(self) -> None:
-        self.proc.stdin.write(json.dumps({"stop": True}) + "\n")  # the worker stops its server
-        self.proc.stdin.close()
+        self.proc.stdin.close()  # the worker stops its server and exits
         self.proc.wait(timeout=60)
 
 
