@@ -4,11 +4,13 @@ One question embeds the sentences of its retrieved passages several times over: 
 passage holding the best sentence, to rank the sentences the model reads, to rank the judge's
 candidates and to check each written sentence against its passage. The next question about the
 same documents (a follow-up, the same subject) meets most of those sentences again. `Memoized`
-wraps an embedder and computes each distinct text once; the vectors it returns are the wrapped
-embedder's own, so what is ranked, shown and cited does not change, only how often it is computed.
+wraps an embedder and computes each distinct text once (texts that differ only in spacing are one
+text: the model's tokens are the same); the vectors it returns are the wrapped embedder's own, so
+what is ranked, shown and cited does not change, only how often it is computed.
 
-Bounded (least recently used texts are dropped first) and safe to share between threads: the
-HTTP server answers several questions at once with one embedder.
+Bounded (least recently used texts are dropped first; unbounded for a measurement that asks the
+same questions again and again) and safe to share between threads: the HTTP server answers
+several questions at once with one embedder.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from embeddings.base import Embedder
 
 
 class Memoized:
-    """An Embedder that keeps the vectors of up to `max_texts` texts (about 1.5 KB each)."""
+    """An Embedder that keeps the vectors of up to `max_texts` texts (about 1.5 KB each; None: all)."""
 
-    def __init__(self, inner: Embedder, max_texts: int = 20_000):
+    def __init__(self, inner: Embedder, max_texts: int | None = 20_000):
         self.inner = inner
         self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
         self.max_texts = max_texts
@@ -55,7 +57,7 @@ class Memoized:
                     out[todo[t]] = v
                     self._vectors[t] = v.copy()  # a row of its own, not a view keeping the batch
                     self._vectors.move_to_end(t)
-                while len(self._vectors) > self.max_texts:
+                while self.max_texts is not None and len(self._vectors) > self.max_texts:
                     self._vectors.popitem(last=False)
         return out
 

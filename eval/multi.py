@@ -79,9 +79,9 @@ class Models:
         suite of the run; when measuring configurations, which embed the same texts again and
         again, it keeps all of them."""
         if self._embedder is None:
-            from embeddings.memo import Memoized
+            from embeddings.memo import Memoized, memoized
 
-            self._embedder = Memoized(self.indexer, max_texts=10_000_000 if self.cache is not None else 20_000)
+            self._embedder = memoized(self.indexer) if self.cache is None else Memoized(self.indexer, max_texts=None)
         return self._embedder
 
     def parts(self) -> tuple:

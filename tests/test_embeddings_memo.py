@@ -52,6 +52,9 @@ def test_bounded_least_recently_used_first_and_repeats_in_one_call_computed_once
     memo.embed(["a", "bb", "ccc"])
     assert inner.seen == ["bb"]
     assert memoized(memo) is memo and isinstance(memoized(inner), Memoized)
+    unbounded = Memoized(inner, max_texts=None)
+    unbounded.embed([f"t{i}" for i in range(100)])
+    assert len(unbounded._vectors) == 100
 
 
 def test_shared_between_threads():
