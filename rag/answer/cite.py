@@ -158,10 +158,19 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
     drafts = [d for d in drafts if not is_refusal(d.text)]
     book = CitationBook(hits, documents)
     passages = passages if passages is not None else passages_for(hits, documents)
-    matrix = verifier.assess([d.text for d in drafts], passages, question)
     kept: list[AnswerSentence] = []
     removed: list[AnswerSentence] = []
-    for d, row in zip(drafts, matrix):
+    for d in drafts:
+        row: list[Support | None] = [None] * len(passages)
+
+        def assess(js: Iterable[int]) -> None:
+            """The evidence verdicts against passages `js`, computed when first needed: scoring a
+            passage embeds all its windows, and most sentences are settled by the passages they cite."""
+            todo = [j for j in js if row[j] is None]
+            if todo:
+                for j, sup in zip(todo, verifier.assess([d.text], [passages[j] for j in todo], question)[0]):
+                    row[j] = sup
+
         def settle(j: int) -> Support:
             row[j] = verifier.resolve(d.text, passages[j], row[j])
             return row[j]
@@ -170,12 +179,16 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
             return [passages[j].text[row[j].start : row[j].end] for j in js]
 
         notes = [f"dropped marker [{n}]: no such source" for n in d.dropped]
+        assess(n - 1 for n in d.cited)
         ok_cited = [n for n in d.cited if settle(n - 1).supported]
-        # another retrieved passage may support it: try the most similar of those stating its
-        # figures and names (at most REPAIR_TRIES judge calls)
-        others = sorted((j for j in range(len(row)) if j + 1 not in d.cited and row[j].supported is not False),
-                        key=lambda j: -row[j].score)[:REPAIR_TRIES]
-        j = None if ok_cited or not on("repair") else next((j for j in others if settle(j).supported), None)
+        j = None
+        if not ok_cited and on("repair"):
+            # another retrieved passage may support it: try the most similar of those stating its
+            # figures and names (at most REPAIR_TRIES judge calls)
+            assess(range(len(passages)))
+            others = sorted((j for j in range(len(row)) if j + 1 not in d.cited and row[j].supported is not False),
+                            key=lambda j: -row[j].score)[:REPAIR_TRIES]
+            j = next((j for j in others if settle(j).supported), None)
         found = [n - 1 for n in ok_cited] or ([j] if j is not None else [])
         if found and on("off_topic") and off_topic(question, d.text, evidence(found)):
             why, score = OFF_TOPIC, max(row[f].score for f in found)
@@ -192,6 +205,8 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
             kept.append(AnswerSentence(d.text, (book.cite(j, row[j]),), True, row[j].score, "; ".join(notes)))
             continue
         else:
+            if not d.cited:
+                assess(range(len(passages)))
             look = [row[n - 1] for n in d.cited] or row
             best = max(look, key=lambda s: s.score) if look else None
             why = "; ".join(best.reasons) if best and best.reasons else "no source supports it"
