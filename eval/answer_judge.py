@@ -200,7 +200,8 @@ def written_answers(run: dict, judge) -> list[dict]:
     for item in run["items"]:
         if item.get("error") or item["refused"] or len(question_parts(item["question"])) > 1:
             continue
-        quotes = {c["n"]: c["quote"] for c in item["response"]["citations"]}
+        quotes = {c["n"]: reader.cited_evidence(c["quote"], c.get("section"), "headings" not in (run.get("off") or ""))
+                  for c in item["response"]["citations"]}
         answered = [(s["text"], [quotes[n] for n in s["citations"] if n in quotes])
                     for s in item["sentences"] if s["pipeline_supported"] and s["citations"]]
         p = reader.correct_probability(item["question"], answered, judge)

@@ -178,9 +178,10 @@ class Assistant:
             if checker is not None and on("answer_check") and any(x.supported and x.citations for x in sentences):
                 # true of its passage is not yet an answer: the judge reads the question with each
                 # written sentence and its cited quotes ("150 nets were collected" for how many
-                # were distributed); an answer it finds plainly incorrect is removed, and the
-                # rescue below then reads the candidates, as for a refusal
-                quotes = {c.n: c.quote for c in citations}
+                # were distributed), each after its headings as the verifier read it; an answer it
+                # finds plainly incorrect is removed, and the rescue below then reads the
+                # candidates, as for a refusal
+                quotes = {c.n: reader.cited_evidence(c.quote, c.section, on("headings")) for c in citations}
                 p = reader.correct_probability(query, [(x.text, [quotes[n] for n in x.citations if n in quotes])
                                                        for x in sentences if x.supported], checker)
                 if p is not None and p < CORRECT_THRESHOLD:

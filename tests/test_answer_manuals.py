@@ -144,3 +144,23 @@ def test_the_verifiers_judge_reads_a_window_under_its_headings(real_embedder):
         assert v.resolve(claim, p, sup).supported is supported
         [read] = judge.read
         assert read.startswith(heard) and read.endswith("The default is 30 seconds.") and (head in read) == bool(heard)
+
+
+def test_the_answer_check_reads_a_quote_as_the_verifiers_judge_did():
+    """The answer check reads each cited quote after its section's headings, as the verifier's
+    judge read it, and its prompt opens with that evidence exactly as the judge's prompts do: the
+    server, having just read the passage for the verifier, evaluates only the question and the
+    answer that follow (about half the check's time)."""
+    from rag.answer.judge import correct_messages, support_messages
+    from rag.answer.reader import cited_evidence
+    from rag.answer.verify import JUDGE_PROMPT
+
+    quote = "The default is 30 seconds."
+    ev = cited_evidence(quote, "Relay server manual › Connection settings › idle_timeout (integer)")
+    assert ev == f"Connection settings › idle_timeout (integer): {quote}"  # the last two headings, as labels show
+    assert cited_evidence(quote, None) == quote and cited_evidence(quote, "Options", headings=False) == quote
+    check = correct_messages("How long may a client stay idle?", ev, "A client may stay idle for 30 seconds.")
+    opening = check[0]["content"][: check[0]["content"].index(">>>") + 3]
+    assert ev in opening
+    assert support_messages(quote, ev)[0]["content"].startswith(opening)
+    assert JUDGE_PROMPT.format(evidence=ev, claim=quote).startswith(opening)

@@ -43,13 +43,14 @@ SUPPORT_THRESHOLD = 0.79
 ANSWER_THRESHOLD = 0.8
 # The bar below which a written answer is not an answer to the question: the judge's probability
 # that the answer is correct according to its cited evidence (`correct_messages`; the question,
-# not only the claim, is read). Fitted per item (`fit_correct`) on the written answers of the dev
-# halves' single-part items made with this check off (58 answers: 40 right, 3 to unanswerable
-# questions): removing the answers below 0.49 loses one right answer (0.38) and wins two
-# unanswerable items (0.46, 0.47); the next right answers score 0.50 and 0.53, so the bar is
-# close to them and the check stays weak. On whole answers (as for ANSWER_THRESHOLD) the dev
-# halves pass 78 items at 0.35, 79 at 0.49 and 77 at 0.60. One judge call per written sentence.
-CORRECT_THRESHOLD = 0.49
+# not only the claim, is read; each quote after its section's headings, as the verifier read it).
+# Fitted per item (`fit_correct`, `rag eval judge --registered --half dev`) on the written answers
+# of the dev halves' single-part items made with this check off (70 answers: 47 right, 6 to
+# unanswerable questions): removing the answers below 0.58 loses one right answer (0.38) and wins
+# four unanswerable items (0.07 to 0.56); the next right answer scores 0.61, so the bar is close
+# to it. On whole answers (as for ANSWER_THRESHOLD) the dev halves pass 81 items at 0.49 and 0.52,
+# 82 at 0.58 and 80 at 0.65 (78 with the check off). One judge call per written sentence.
+CORRECT_THRESHOLD = 0.58
 
 
 @runtime_checkable
@@ -84,12 +85,15 @@ def answer_messages(question: str, evidence: str, context: str = "") -> list[dic
 
 def correct_messages(question: str, evidence: str, answer: str) -> list[dict]:
     """Is this answer correct according to its evidence? (the question read with the claim: a
-    sentence can be true of its passage and still not answer what was asked)"""
+    sentence can be true of its passage and still not answer what was asked)
+
+    The evidence opens the prompt as in `support_messages` and the verifier's text judge, so
+    when the verifier has just read the same passage, the server evaluates only what follows it."""
     return [{"role": "user", "content": (
-        f"Text: {' '.join(evidence.split())}\n"
+        "Passage:\n<<<\n" + " ".join(evidence.split()) + "\n>>>\n"
         f"Question: {question}\n"
         f"Proposed answer: {' '.join(answer.split())}\n"
-        "Is the proposed answer correct according to the text? Answer yes or no.")}]
+        "Is the proposed answer correct according to the passage? Answer yes or no.")}]
 
 
 class ServerJudge:

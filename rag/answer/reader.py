@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from rag.answer.candidates import Candidate
 from rag.answer.judge import ANSWER_THRESHOLD, Judge, answer_messages, correct_messages
 from rag.answer.relevance import asks_for_figure, figures
+from rag.ingest.clean import short_path
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,21 @@ def choose(question: str, candidates: list[Candidate], judge: Judge, *, top: int
     return chosen, judged
 
 
+def cited_evidence(quote: str, section: str | None, headings: bool = True) -> str:
+    """A cited quote as the verifier's judge read it: after its section's last headings (what
+    "The default is 0." is the default of), unless `headings` is off."""
+    head = short_path(section) if headings else ""
+    return f"{head}: {quote}" if head else quote
+
+
 def correct_probability(question: str, answered: list[tuple[str, list[str]]], judge: Judge) -> float | None:
     """The judge's probability that the written answer is a correct answer to `question`: for
     each (sentence, the quotes it cites), whether the sentence is correct according to those
     quotes, the question read with it; the most probable sentence counts. None when the judge
     cannot answer, or nothing is cited."""
     found = []
-    for text, quotes in answered:
+    # the last sentence first: the verifier read its passage last, so the server has it evaluated
+    for text, quotes in reversed(answered):
         if not quotes:
             continue
         p = judge.p_yes(correct_messages(question, " ".join(quotes), text))
