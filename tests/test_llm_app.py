@@ -81,3 +81,34 @@ def test_models_loaded_after_the_switch_skip_extra_buffer_types(monkeypatch):
     without_extra_buffer_types()
     without_extra_buffer_types()
     assert not lib.llama_model_default_params().use_extra_bufts
+
+
+@pytest.mark.integration
+def test_a_state_restored_without_the_score_matrix_gives_the_same_answer():
+    """The server saves and restores prompt states without llama-cpp-python's score matrix
+    (`lean_state_io`): an answer read back from the cache, after another prompt changed the
+    model's KV cache, is the answer the model gave the first time, and a saved state holds one
+    row of scores instead of hundreds of megabytes."""
+    from llama_cpp import Llama
+
+    from rag.llm.app import lean_state_io
+    from rag.llm.model import ensure_model
+    from rag.settings import Settings
+
+    llama = Llama(model_path=str(ensure_model(Settings(), progress=False)), n_ctx=1024, n_threads=2, verbose=False)
+    lean_state_io(llama)
+    cache = StateCache(256 * MB)
+    llama.set_cache(cache)
+    first = "The Water Office repaired 40 pipes in 2029 and 55 in 2030.\nHow many pipes were repaired in 2030?"
+    other = "List three rivers of Africa."
+
+    def answer(prompt):
+        return llama.create_completion(prompt, max_tokens=8, temperature=0.0)["choices"][0]["text"]
+
+    said = answer(first)
+    answer(other)  # the KV cache now holds another prompt
+    assert llama.input_ids[: llama.n_tokens].tolist()[:3] == llama.tokenize(other.encode())[:3]
+    assert answer(first) == said  # restored from the cache
+    assert len(cache.cache_state) >= 2
+    assert all(s.scores.shape == (1, VOCAB) for s in cache.cache_state.values())
+    assert llama.save_state().scores.nbytes == VOCAB * 4

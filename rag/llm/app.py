@@ -7,7 +7,8 @@
    score matrix (`Llama._scores`: up to n_batch x n_vocab float32, 243-311 MB for Qwen2.5's
    151,936-token vocabulary). Those scores are never read back when `logits_all` is off (sampling
    happens inside llama.cpp), so a 256 MB cache held ~25 entries and ~8 GB. `StateCache` stores
-   one row of scores (what `load_state` broadcasts back) and counts every byte it keeps.
+   one row of scores (what `load_state` broadcasts back) and counts every byte it keeps, and
+   states are saved and restored without copying the matrix at all (`lean_state_io`).
 2. POST /rag/judge: the model's probability that the answer to a yes/no prompt is "yes", read
    from the logits of the next token (not from generated text), with the prompt's prefix reused
    from the model's KV cache. The OpenAI API gives logprobs only with `logits_all`, which would
@@ -72,6 +73,45 @@ def without_extra_buffer_types() -> None:
 
     params._rag_no_extra_bufts = True
     lib.llama_model_default_params = params
+
+
+def lean_state_io(llama) -> None:
+    """Save and restore `llama`'s prompt states without its score matrix.
+
+    llama-cpp-python's `save_state` copies `Llama.scores[:n_tokens]` (up to n_batch x n_vocab
+    float32, 311 MB for Qwen2.5) on every completion the cache keeps, and `load_state` writes it
+    back over the matrix and scans the rest of it: a few tenths of a second per answer. With
+    `logits_all` off nothing reads those scores (sampling uses llama.cpp's own logits, and a
+    restored state is decoded again before its first sample), so a state here is what llama.cpp
+    needs (its KV cache), the tokens it holds and one row of zeros, the shape `StateCache` keeps.
+    """
+    import ctypes
+    import types
+
+    import llama_cpp
+    from llama_cpp.llama import LlamaState
+
+    def save_state(self):
+        size = int(llama_cpp.llama_state_get_size(self._ctx.ctx))
+        buf = (ctypes.c_uint8 * size)()
+        n = int(llama_cpp.llama_state_get_data(self._ctx.ctx, buf, size))
+        if n > size:
+            raise RuntimeError("Failed to copy llama state data")
+        return LlamaState(input_ids=self.input_ids.copy(), scores=np.zeros((1, self._n_vocab), dtype=np.single),
+                          n_tokens=self.n_tokens, llama_state=ctypes.string_at(buf, n), llama_state_size=n,
+                          seed=self._seed)
+
+    def load_state(self, state) -> None:
+        self.input_ids = state.input_ids.copy()
+        self.n_tokens = state.n_tokens
+        self._requires_eval = True
+        self._seed = state.seed
+        buf = (ctypes.c_uint8 * state.llama_state_size).from_buffer_copy(state.llama_state)
+        if llama_cpp.llama_state_set_data(self._ctx.ctx, buf, state.llama_state_size) != state.llama_state_size:
+            raise RuntimeError("Failed to set llama state data")
+
+    llama.save_state = types.MethodType(save_state, llama)
+    llama.load_state = types.MethodType(load_state, llama)
 
 
 class StateCache:
@@ -185,6 +225,7 @@ def build_app(args):
     llama = llama_app._llama_proxy(args.alias)
     cache = StateCache(args.cache_mb * 1024 * 1024) if args.cache_mb > 0 else None
     if cache is not None:
+        lean_state_io(llama)
         llama.set_cache(cache)
     meta = llama.metadata
     eos, bos = llama.token_eos(), llama.token_bos()
