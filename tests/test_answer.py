@@ -63,6 +63,41 @@ def test_wrong_marker_repaired(home, real_embedder):
     _check_offsets(ans)
 
 
+def test_a_sentence_its_citation_supports_is_scored_against_that_passage_only(home, real_embedder):
+    """Scoring a passage embeds every window of it; a sentence the passage it cites supports is
+    settled there, so the other retrieved passages are not scored. A wrong marker sends the
+    sentence to the repair, which scores them all and finds the one that states it."""
+
+    class Counting:
+        def __init__(self):
+            self.texts = 0
+            self.name, self.dim, self.max_tokens = real_embedder.name, real_embedder.dim, real_embedder.max_tokens
+
+        def embed(self, texts, **kw):
+            self.texts += len(texts)
+            return real_embedder.embed(texts, **kw)
+
+        def embed_query(self, text):
+            return real_embedder.embed_query(text)
+
+    def run(marker):
+        def reply(messages):
+            right = source_with(messages, "185 States Parties")
+            return f"The Trafficking in Persons Protocol has 185 States Parties [{marker(right)}]."
+
+        counting = Counting()
+        s = Settings(home=home, judge=False, answer_flow="context")
+        ans = Assistant(s, generator=ScriptedGenerator(reply), embedder=counting).ask(QUESTION)
+        [sentence] = ans.sentences
+        assert sentence.supported and "185 States Parties" in ans.citations[0].quote
+        return counting.texts, sentence
+
+    own, settled = run(lambda right: right)
+    repaired_texts, repaired = run(lambda right: 1 if right != 1 else 2)
+    assert "repaired" not in settled.reason and "repaired" in repaired.reason
+    assert own < repaired_texts - 20, (own, repaired_texts)  # the other passages' windows
+
+
 def test_invented_number_removed(home, real_embedder):
     def reply(messages):
         n = source_with(messages, "185 States Parties")
