@@ -48,9 +48,9 @@ ANSWER_THRESHOLD = 0.8
 # at 0.58, 80 at 0.65 and 78 with the check off. Fitted per item (`fit_correct`, `rag eval judge
 # --registered --half dev`) on the 70 written answers of the dev halves' single-part items made
 # with the check off, the best bar is 0.58, but its one item more than 0.49 is a single
-# unanswerable question scoring 0.56, and the right answers above it start at 0.61: a bar that close to
-# them removes right answers elsewhere. The bar stays at the low end of the plateau, so the check
-# removes only plainly wrong answers. One judge call per written sentence.
+# unanswerable question scoring 0.56, and the right answers above it start at 0.61: a bar that
+# close to them removes right answers elsewhere. The bar stays at the low end of the plateau, so
+# the check removes only plainly wrong answers. One judge call per written sentence.
 CORRECT_THRESHOLD = 0.49
 
 
