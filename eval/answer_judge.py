@@ -197,10 +197,11 @@ def written_answers(run: dict, judge) -> list[dict]:
     made with the answer check off (`RAG_ANSWER_OFF=answer_check`), so that every written answer
     that survived verification is there to be judged."""
     rows = []
+    headings = "headings" not in (run.get("off") or "").split(",")  # as Settings.on reads RAG_ANSWER_OFF
     for item in run["items"]:
         if item.get("error") or item["refused"] or len(question_parts(item["question"])) > 1:
             continue
-        quotes = {c["n"]: reader.cited_evidence(c["quote"], c.get("section"), "headings" not in (run.get("off") or ""))
+        quotes = {c["n"]: reader.cited_evidence(c["quote"], c.get("section"), headings)
                   for c in item["response"]["citations"]}
         answered = [(s["text"], [quotes[n] for n in s["citations"] if n in quotes])
                     for s in item["sentences"] if s["pipeline_supported"] and s["citations"]]
