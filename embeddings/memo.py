@@ -31,7 +31,7 @@ class Memoized:
         self.inner = inner
         self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
         self.max_texts = max_texts
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors: OrderedDict[str | tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -55,14 +55,31 @@ class Memoized:
             with self._lock:
                 for t, v in zip(new, vecs):
                     out[todo[t]] = v
-                    self._vectors[t] = v.copy()  # a row of its own, not a view keeping the batch
-                    self._vectors.move_to_end(t)
-                while self.max_texts is not None and len(self._vectors) > self.max_texts:
-                    self._vectors.popitem(last=False)
+                    self._keep(t, v)
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+        """The wrapped embedder's own query vector, kept apart from passage vectors: a model may
+        embed a query differently from a passage (an instruction prefix)."""
+        key = ("query", " ".join(text.split()))  # a tuple: never a passage text's key
+        with self._lock:
+            v = self._vectors.get(key)
+            if v is not None:
+                self._vectors.move_to_end(key)
+                self.hits += 1
+                return v.copy()
+            self.misses += 1
+        v = np.asarray(self.inner.embed_query(text), dtype=np.float32)
+        with self._lock:
+            self._keep(key, v)
+        return v.copy()
+
+    def _keep(self, key, vector: np.ndarray) -> None:
+        """Called with the lock held: keep `vector`, dropping the least recently used past the bound."""
+        self._vectors[key] = vector.copy()  # a row of its own, not a view keeping the batch
+        self._vectors.move_to_end(key)
+        while self.max_texts is not None and len(self._vectors) > self.max_texts:
+            self._vectors.popitem(last=False)
 
 
 def memoized(embedder: Embedder) -> Memoized:

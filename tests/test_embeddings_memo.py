@@ -73,3 +73,21 @@ def test_shared_between_threads():
     for t in threads:
         t.join()
     assert len(memo._vectors) <= 50
+
+
+class _Prefixed(_Counting):
+    """Embeds a query as "query: " + text, as instruction-tuned embedding models do."""
+
+    def embed_query(self, text):
+        return self.embed(["query: " + text])[0]
+
+
+def test_a_query_gets_the_wrapped_embedders_query_vector_not_its_passage_vector():
+    inner = _Prefixed()
+    memo = Memoized(inner)
+    passage = memo.embed(["abc"])[0]
+    query = memo.embed_query("abc")
+    assert query[0] == len("query: abc") and passage[0] == len("abc")
+    inner.seen.clear()
+    assert memo.embed_query(" abc ")[0] == len("query: abc") and memo.embed(["abc"])[0][0] == len("abc")
+    assert inner.seen == []  # both kept, apart
