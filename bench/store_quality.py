@@ -37,22 +37,6 @@ sys.path.insert(0, str(C.ROOT / "tests"))
 MODES = [("bm25", "bm25"), ("dense", "dense"), ("hybrid-rrf", "hybrid")]
 
 
-class Memo:
-    """The embedder with `embed_query` memoised, so both stores get identical query vectors."""
-
-    def __init__(self, inner):
-        self.inner, self.name, self.dim, self.max_tokens = inner, inner.name, inner.dim, inner.max_tokens
-        self._cache: dict = {}
-
-    def embed(self, texts, **kw):
-        return self.inner.embed(texts, **kw)
-
-    def embed_query(self, text):
-        if text not in self._cache:
-            self._cache[text] = self.inner.embed_query(text)
-        return self._cache[text]
-
-
 def change_from(index):
     """The whole directory index as one `Change` (documents, chunks, their vectors and texts)."""
     from rag.ingest.chunk import index_text
@@ -117,6 +101,7 @@ def main() -> None:
     args = ap.parse_args()
     log = lambda m: print(m, flush=True)  # noqa: E731
     from embeddings import get_embedder
+    from embeddings.memo import Memoized
     from pg_fixture import PgCluster
     from rag.index import DirectoryStore, Index, open_store
 
@@ -162,7 +147,7 @@ def main() -> None:
         queries, qrels = C.scifact_train_queries()
         if args.limit:
             queries = dict(list(queries.items())[: args.limit])
-        embedder = Memo(get_embedder("minilm"))
+        embedder = Memoized(get_embedder("minilm"), max_texts=None)  # both stores get the same query vectors
         results = {"directory": evaluate("directory", dir_settings, dir_index, embedder, queries, qrels,
                                          args.k_chunks, log, modes),
                    "postgresql": evaluate("postgresql", pg_settings, pg_index, embedder, queries, qrels,
