@@ -49,11 +49,13 @@ def ablate(specs, settings, steps: list[str], cache, log: Callable[[str], None] 
             for name in configs[step]) + f" ({time.perf_counter() - t0:.0f} s; model replies cached "
             f"{cache.hits}, asked {cache.misses})")
     base = configs[NONE]
+    tested = any("test" in halves for halves in base.values())
     rows = {}
     for step in steps:
         gain = {name: {h: len(base[name][h]) - len(configs[step][name][h]) for h in base[name]} for name in base}
         pooled_dev = sum(g.get("dev", 0) for g in gain.values())
-        costs_test = [name for name, g in gain.items() if g.get("test", 0) < 0]
+        # None, not []: with the test halves not run, no step has been shown to cost nothing there
+        costs_test = [name for name, g in gain.items() if g.get("test", 0) < 0] if tested else None
         rows[step] = {"gain": gain, "pooled_dev": pooled_dev, "costs_test": costs_test,
                       "earns": pooled_dev >= 1 and not costs_test,
                       "lost_without": {name: {h: sorted(set(base[name][h]) - set(configs[step][name][h]))
@@ -82,8 +84,8 @@ def format_table(result: dict) -> str:
         return f"{x:+d}" if x else "0"
 
     for step, row in result["steps"].items():
-        verdict = "earns its place" if row["earns"] else (
-            "costs a test item" if row["costs_test"] else "adds nothing on dev")
+        verdict = ("earns its place" + (" on dev (test halves not run)" if row["costs_test"] is None else "")
+                   if row["earns"] else "costs a test item" if row["costs_test"] else "adds nothing on dev")
         cells = [f"`{step}`", *[signed(row["gain"][n].get("dev", 0)) for n in names], signed(row["pooled_dev"]),
                  *[signed(row["gain"][n].get("test", 0)) for n in names if test], verdict]
         lines.append("| " + " | ".join(cells) + " |")

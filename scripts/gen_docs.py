@@ -249,7 +249,9 @@ def _quality_headline(data: dict) -> str:
 def _ablation_table(data: dict) -> Table:
     rows = []
     for step, r in (data.get("steps") or {}).items():
-        rows.append([f"`{step}`", fmt(r.get("pooled_dev")), fmt(r.get("costs_test")), fmt(r.get("earns"))])
+        costs = r.get("costs_test")
+        rows.append([f"`{step}`", fmt(r.get("pooled_dev")),
+                     "not run (dev halves only)" if costs is None else ", ".join(costs) or "none", fmt(r.get("earns"))])
     return (["Step switched off", "Items it wins on the dev halves", "Costs a test half an item", "Earns its place"],
             rows)
 
@@ -435,9 +437,10 @@ SPECS: dict[str, Spec] = {
         _quality_table, _quality_headline, readme="Answers (quote mode, no LLM)"),
     "ablation": Spec(
         "What each answer step adds",
-        "Each step of the answer stage switched off in turn, on every suite's dev and test halves, with the "
-        "model's replies cached so that every configuration sees the same ones. A step earns its place when "
-        "switching it off loses items on the dev halves and costs no test half an item.",
+        "Each step of the answer stage switched off in turn, on every suite's dev halves (and test halves, "
+        "unless run with --half dev), with the model's replies cached so that every configuration sees the "
+        "same ones. A step earns its place when switching it off loses items on the dev halves pooled and "
+        "costs no test half an item.",
         "python bench/answer_quality.py --ablate", _ablation_table),
     "answer_latency": Spec(
         "Answer latency",
