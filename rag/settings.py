@@ -155,7 +155,8 @@ class Settings(BaseSettings):
         description="Words of context the LLM reads: the most relevant sentences of those passages, best first. "
         "200 holds all asked-for facts for 85% of the default suite's answerable questions and 81% of the "
         "SciFact suite's (80 words: 73% and 68%); prompt evaluation sets the time to the first token "
-        "(bench/answer_latency.py), and the evidence is shown before it.",
+        "(bench/answer_latency.py), and the evidence is shown before it. Reading more (300 words, or all "
+        "retrieved passages) passes fewer dev items: docs/answer-stage.md.",
     )
     llm_context_margin: float = Field(
         2.0, ge=0, le=2,
