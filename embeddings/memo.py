@@ -61,7 +61,8 @@ class Memoized:
     def embed_query(self, text: str) -> np.ndarray:
         """The wrapped embedder's own query vector, kept apart from passage vectors: a model may
         embed a query differently from a passage (an instruction prefix)."""
-        key = ("query", " ".join(text.split()))  # a tuple: never a passage text's key
+        t = " ".join(text.split())  # as in embed: spacing does not change the model's tokens
+        key = ("query", t)  # a tuple: never a passage text's key
         with self._lock:
             v = self._vectors.get(key)
             if v is not None:
@@ -69,7 +70,7 @@ class Memoized:
                 self.hits += 1
                 return v.copy()
             self.misses += 1
-        v = np.asarray(self.inner.embed_query(text), dtype=np.float32)
+        v = np.asarray(self.inner.embed_query(t), dtype=np.float32)
         with self._lock:
             self._keep(key, v)
         return v.copy()
