@@ -310,7 +310,11 @@ def test_a_sentence_in_overlapping_chunks_is_read_once(tmp_path, real_embedder):
     # asked whom Colin Ward represents, it answered with another speaker's title
     ("Which organization does panellist Colin Ward represent?", "Karin Herrera",
      "Karin Herrera, Vice-President of Guatemala [{n}].", "shares nothing with the question"),
-], ids=["off-topic"])
+    # asked about a place no document names, it answered with what the documents say in general
+    ("How widely has Narnia ratified the protocol on trafficking in persons?", "185 States Parties",
+     "The Trafficking in Persons Protocol is almost universally ratified, with 185 States Parties [{n}].",
+     "no document it cites names Narnia"),
+], ids=["off-topic", "unnamed"])
 def test_a_true_cited_sentence_that_is_no_answer_is_removed(home, real_embedder, question, needle, written, reason):
     """Seen in the eval: true, correctly cited, and no answer to what was asked. It is removed,
     and nothing else left means a refusal."""

@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 from rag.llm.prompt import REFUSAL
-from rag.answer.relevance import OFF_TOPIC, REASON as MISSES_FIGURE, misses_figure, names_absent, off_topic
+from rag.answer.relevance import (OFF_TOPIC, REASON as MISSES_FIGURE, misses_figure, names_absent, off_topic,
+                                  unnamed_reason)
 from rag.ingest.clean import short_path
 from rag.ingest.sentences import split_sentences
 from rag.types import AnswerSentence, Citation, Document, Hit
@@ -219,6 +220,17 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
         kept, gone = withdraw(kept, MISSES_FIGURE, policy)
         removed += gone
         book.citations.clear()
+    # true and cited, but about something else: the question names what it asks about ("an
+    # animated WebP file") and no document the answer cites names it anywhere, titles included.
+    # The rescue's candidates are held to the same names (rag/pipeline.py `eligible`); the years
+    # and ordinals it also checks are left to the judge here, since a written sentence may
+    # answer about a year its document puts another way ("from 2010 on" answers about 2015).
+    if on("off_topic") and book.citations and any(s.supported for s in kept):
+        missing = names_not_in(question, (c.doc_id for c in book.citations), documents, names_only=True)
+        if missing:
+            kept, gone = withdraw(kept, unnamed_reason(missing), policy)
+            removed += gone
+            book.citations.clear()
     return kept, removed, book.citations
 
 
@@ -231,12 +243,13 @@ def withdraw(sentences: list[AnswerSentence], why: str, policy: str = "remove"):
     return [s for s in sentences if not s.supported], [m for m, s in zip(marked, sentences) if s.supported]
 
 
-def names_not_in(question: str, doc_ids: Iterable[str], documents: dict[str, Document]) -> list[str]:
+def names_not_in(question: str, doc_ids: Iterable[str], documents: dict[str, Document],
+                 names_only: bool = False) -> list[str]:
     """`names_absent` over these documents' titles, dates and texts (each document once): the
-    names the question uses when none of them is in any of the documents (or the ordinals or years
-    it asks about that none states), else []."""
+    names the question uses when none of them is in any of the documents (or, unless
+    `names_only`, the ordinals or years it asks about that none states), else []."""
     return names_absent(question, (f"{documents[d].title}\n{documents[d].date or ''}\n{documents[d].text}"
-                                   for d in dict.fromkeys(doc_ids)))
+                                   for d in dict.fromkeys(doc_ids)), names_only)
 
 
 def render(sentences: list[AnswerSentence]) -> str:

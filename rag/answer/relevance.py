@@ -13,6 +13,9 @@ answers with another speaker's title. Deterministic checks:
 - A sentence that shares no content word with the question, neither in itself nor in the window
   it cites, is off the question and removed: "1999 [1]" passes when its source is about the
   question, "Karin Herrera, Vice-President of Guatemala [2]" does not when it asks about Colin Ward.
+- An answer none of whose cited documents names what the question names (`names_absent`, names
+  only) is withdrawn: asked about "an animated WebP file", a sentence about another format's
+  frame delay is true of its page and no answer about WebP.
 
 The names, ordinals and years a question asks about (`names_absent`) decide which retrieved
 documents the judge may quote from (rag/pipeline.py `eligible`): a document that never names
@@ -91,6 +94,12 @@ def off_topic(question: str, sentence: str, evidence: list[str]) -> bool:
 
 OFF_TOPIC = "shares nothing with the question: not an answer to it"
 
+
+def unnamed_reason(missing: list[str]) -> str:
+    """Why an answer is withdrawn when no document it cites names what the question names."""
+    return f"no document it cites names {', '.join(missing)}: not an answer about that"
+
+
 WH_WORDS = r"(?:who|whom|whose|what|which|when|where|how|why)"  # the words that ask (rag/answer/parts.py too)
 _QUESTION_PIECES = re.compile(r"\n+|(?<=[?!:])\s+")
 
@@ -133,14 +142,14 @@ def _says_ordinal(ordinal: str, text: str) -> bool:
     return any(re.search(rf"(?<![\w-]){f}(?![\w])", text) for f in forms)
 
 
-def names_absent(question: str, documents: Iterable[str]) -> list[str]:
+def names_absent(question: str, documents: Iterable[str], names_only: bool = False) -> list[str]:
     """The names the question uses (`asked_names`) when it uses some and none of them appears in
     any of `documents` (the texts of the documents an answer cites, titles included; read only
-    when the question names something); else the ordinals with which it picks one of several
-    ("the second panel") that none of the documents says at all: a document with a single panel
-    discussion answers about that one, not the second; and the years it asks about ("in 2015")
-    that none of the documents states, as a year or inside a range of years ("2009-2010"): a
-    survey of 2009-2010 does not answer for 2015; else []."""
+    when the question names something); else (unless `names_only`) the ordinals with which it
+    picks one of several ("the second panel") that none of the documents says at all: a document
+    with a single panel discussion answers about that one, not the second; and the years it asks
+    about ("in 2015") that none of the documents states, as a year or inside a range of years
+    ("2009-2010"): a survey of 2009-2010 does not answer for 2015; else []."""
     asked = asked_names(question)
     ordinals = asked_ordinals(question)
     years = asked_years(question)
@@ -149,6 +158,8 @@ def names_absent(question: str, documents: Iterable[str]) -> list[str]:
     hay = " ".join(documents)
     if asked and not named(asked, hay):
         return asked
+    if names_only:
+        return []
     said = norm(hay) if ordinals else ""
     missing = [f"the {o}" for o in ordinals if not _says_ordinal(o, said)]
     stated = stated_years(hay) if years else set()

@@ -17,7 +17,8 @@ STEPS: dict[str, str] = {
     "verify_judge": "the model's yes/no judgement settles a borderline similarity score",
     "repair": "a sentence its own citation does not support is re-cited to a retrieved passage that does",
     # is a supported sentence an answer to the question? (rag/answer/relevance.py)
-    "off_topic": "a sentence sharing no content word with the question is removed",
+    "off_topic": "a sentence sharing no content word with the question is removed, and an answer is withdrawn "
+                 "when no document it cites names what the question names",
     "figure_rule": "a question asking for a figure answered without one is a refusal",
     "answer_check": "the judge's probability that the written answer is correct for the question must pass a bar",
     # questions in two parts (rag/answer/parts.py)
