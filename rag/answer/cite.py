@@ -215,22 +215,21 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
         sentence = AnswerSentence(d.text, (), False, score, why)
         (kept if policy == "flag" else removed).append(sentence)
     # true and cited, but not an answer (see rag/answer/relevance.py): the question asks for a
-    # figure and none is given
+    # figure and none is given; or it names what it asks about ("an animated WebP file") and no
+    # document the answer cites names it anywhere, titles included. The rescue's candidates are
+    # held to the same names (rag/pipeline.py `eligible`); the years and ordinals it also checks
+    # are left to the judge here, since a written sentence may answer about a year its document
+    # puts another way ("from 2010 on" answers about 2015).
+    why = None
     if figure_rule and on("figure_rule") and misses_figure(question, [s.text for s in kept if s.supported]):
-        kept, gone = withdraw(kept, MISSES_FIGURE, policy)
+        why = MISSES_FIGURE
+    elif on("off_topic") and book.citations and (missing := names_not_in(
+            question, (c.doc_id for c in book.citations), documents, names_only=True)):
+        why = unnamed_reason(missing)
+    if why is not None:
+        kept, gone = withdraw(kept, why, policy)
         removed += gone
         book.citations.clear()
-    # true and cited, but about something else: the question names what it asks about ("an
-    # animated WebP file") and no document the answer cites names it anywhere, titles included.
-    # The rescue's candidates are held to the same names (rag/pipeline.py `eligible`); the years
-    # and ordinals it also checks are left to the judge here, since a written sentence may
-    # answer about a year its document puts another way ("from 2010 on" answers about 2015).
-    if on("off_topic") and book.citations and any(s.supported for s in kept):
-        missing = names_not_in(question, (c.doc_id for c in book.citations), documents, names_only=True)
-        if missing:
-            kept, gone = withdraw(kept, unnamed_reason(missing), policy)
-            removed += gone
-            book.citations.clear()
     return kept, removed, book.citations
 
 
