@@ -385,3 +385,25 @@ def test_a_question_word_is_no_name():
 
     assert asked_names("zipfile refuses a file from 1975. Why, and which argument lets me add it?") == []
     assert asked_names("Which Special Rapporteur spoke in Vienna?") == ["Special", "Rapporteur", "Vienna"]
+
+
+def test_the_judge_reads_the_sentences_that_state_the_claims_figures_and_names(real_embedder):
+    """A claim joining two statements of one paragraph is judged on both: the best-scoring window
+    alone lacks one of its figures. Another paragraph is never joined in: its figures and names
+    belong to another subject."""
+    from rag.answer.verify import covering
+
+    text = ("The plotter draws lines. It has few options. If no face is given, the plotter uses Courier. "
+            "The size is measured in points. Without a size, the plotter uses 9 points."
+            "\n\nThe Widget terminal uses 14 points.")
+    judge = _Recorder()
+    p = Passage(text, 0, len(text))
+    claim = "The plotter uses Courier and 9 points."
+    verifier = EvidenceVerifier(real_embedder, judge=judge)
+    sup = verifier.resolve(claim, p, verifier.assess([claim], [p])[0][0])
+    assert text[sup.start : sup.end] == text[text.index("If no") : text.index("\n")]
+    assert judge.seen == [text[text.index("If no") : text.index("\n")]]
+    # the names and figures of the next paragraph are not reached for
+    first = (text.index("If no"), text.index(" The size"))
+    assert covering("The Widget uses Courier.", p, first) == first
+    assert covering("The plotter uses 14 points and Courier.", p, first) == first

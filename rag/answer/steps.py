@@ -15,6 +15,7 @@ STEPS: dict[str, str] = {
     "verify_names": "a name the sentence uses must be in the passage, its headings or its document's title",
     "verify_binding": "figures bound to another group or speaker, denied words, swapped roles and clauses fail",
     "verify_judge": "the model's yes/no judgement settles a borderline similarity score",
+    "judge_window": "the judge's window is widened within its paragraph to hold the sentence's figures and names",
     "repair": "a sentence its own citation does not support is re-cited to a retrieved passage that does",
     # is a supported sentence an answer to the question? (rag/answer/relevance.py)
     "off_topic": "a sentence sharing no content word with the question is removed, and an answer is withdrawn "

@@ -15,7 +15,8 @@ For each (claim, passage) pair:
    the structure.
 2. Evidence score on the best window of one or two passage sentences, or of a paragraph's
    opening (who speaks) through its third or fourth sentence:
-   0.5 * cosine(claim, window) + 0.5 * share of the claim's content terms in the window.
+   0.5 * cosine(claim, window) + 0.5 * share of the claim's content terms in the window;
+   then widened within its paragraph until it holds the claim's figures and names (`covering`).
    Above `hi` supported, below `lo` not.
 3. Between `lo` and `verbatim` (near-identical wording), a `Judge` decides when one is
    available (the model's probability of "yes", against a threshold), because similarity cannot
@@ -187,20 +188,33 @@ def hard_failures(claim: str, passage: str, title: str = "", given: str = "",
     off (verify_figures, verify_names, verify_binding; rag/answer/steps.py).
     """
     fails = []
-    have = numbers(passage) | numbers(title) | numbers(given)
     if "verify_figures" not in off:
-        for n in sorted(claim_numbers(_join_spaced_thousands(claim, have)) - have):
-            fails.append(f"number {n} not in the passage")
-    hay = norm(passage) + " " + norm(title) + " " + norm(given)
-    for name in filter(None, [lead_name(claim), *names(claim)]) if "verify_names" not in off else ():
-        name = re.sub(r"['’]s?$", "", name)  # "Yang's": the name is Yang
-        stem = norm(name)[: max(4, min(len(name), 6) - 1)]
-        if stem not in hay and not spelled_out(name, f"{passage} {title}"):
-            fails.append(f"{name} not in the passage")
+        fails += [f"number {n} not in the passage" for n in sorted(absent_figures(claim, passage, title, given))]
+    if "verify_names" not in off:
+        fails += [f"{name} not in the passage" for name in absent_names(claim, f"{passage} {title}", given)]
     if not fails and "verify_binding" not in off:
         fails += (misbound(claim, passage, given) or misattributed(claim, passage, title, given)
                   or denied(claim, passage) or swapped_behalf(claim, passage) or crossed(claim, passage))
     return fails
+
+
+def absent_names(claim: str, text: str, given: str = "") -> list[str]:
+    """The claim's names (see `names`, `lead_name`) that neither `text` nor `given` holds, in
+    full or spelled out ("MRI" for "magnetic resonance imaging")."""
+    hay = norm(text) + " " + norm(given)
+    out = []
+    for name in filter(None, [lead_name(claim), *names(claim)]):
+        name = re.sub(r"['’]s?$", "", name)  # "Yang's": the name is Yang
+        stem = norm(name)[: max(4, min(len(name), 6) - 1)]
+        if stem not in hay and not spelled_out(name, text):
+            out.append(name)
+    return out
+
+
+def absent_figures(claim: str, *texts: str) -> set[str]:
+    """The claim's figures (see `claim_numbers`) that none of `texts` states."""
+    have = set().union(*map(numbers, texts))
+    return claim_numbers(_join_spaced_thousands(claim, have)) - have
 
 
 _SMALL_WORDS = {"of", "and", "the", "for", "in", "on", "to", "a", "an", "with", "by"}
@@ -578,9 +592,11 @@ class Passage:
     title: str = ""  # what names and figures may also come from: the document's title, symbol, date, headings
     windows: list[tuple[int, int]] = field(default_factory=list)
     heading: str = ""  # what the passage is about: its section's headings ("request_timeout (integer)")
+    sentences: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self):
         sents = split_sentences(self.text, self.start, self.end) or [(self.start, self.end)]
+        self.sentences = sents
         self.windows = list(sents) + [(a[0], b[1]) for a, b in zip(sents, sents[1:])]
         # A paragraph's opening says who speaks ("H.E. Philemon Yang, President of the General
         # Assembly, ...", then "he warned ..."): its first sentence through its third and fourth.
@@ -592,6 +608,38 @@ class Passage:
                 self.windows.append((sents[opening][0], sents[i][1]))
 
 
+# The most sentences a window is widened to (`covering`).
+COVER_SENTENCES = 4
+
+
+def covering(claim: str, p: Passage, window: tuple[int, int], given: str = "") -> tuple[int, int]:
+    """The window widened over the fewest neighbouring sentences of its passage (at most
+    COVER_SENTENCES in all) that make it hold each figure and name of the claim the passage
+    states: the judge reads only the window, and "uses 'Sans' and 12 points" is stated by two
+    sentences of one paragraph ("... will use 'Sans'. FontSize is the font size, in points. If
+    you do not provide it, ... a size of 12 points."), by neither alone. Never across a
+    paragraph break (a name in the next paragraph is another speaker's); unchanged when no span
+    that short holds them all."""
+    def lacks(a: int, b: int) -> bool:
+        text = p.text[a:b]
+        return bool(absent_figures(claim, text, p.title, given) or absent_names(claim, f"{text} {p.title}", given))
+
+    s, e = window
+    sents = p.sentences
+    if not sents or not lacks(s, e):
+        return window
+    first = max((i for i, (a, _) in enumerate(sents) if a <= s), default=0)
+    last = min((i for i, (_, b) in enumerate(sents) if b >= e), default=len(sents) - 1)
+    for n in range(last - first + 2, COVER_SENTENCES + 1):
+        for a in range(max(0, last - n + 1), first + 1):
+            b = a + n - 1
+            if b >= len(sents) or _PARAGRAPH.search(p.text, sents[a][0], s) or _PARAGRAPH.search(p.text, e, sents[b][1]):
+                continue  # another paragraph's figures and names are another subject's
+            if not lacks(sents[a][0], sents[b][1]):
+                return min(s, sents[a][0]), max(e, sents[b][1])
+    return window
+
+
 class EvidenceVerifier:
     """Scores claims against passages; see the module docstring for the rule."""
 
@@ -600,7 +648,7 @@ class EvidenceVerifier:
         self.embedder = embedder
         self.judge = judge
         self.lo, self.hi, self.verbatim = lo, hi, verbatim
-        self.off = off  # hard checks switched off (see `hard_failures`)
+        self.off = off  # steps switched off: hard checks (`hard_failures`), judge_window, headings
 
     def assess(self, claims: Sequence[str], passages: Sequence[Passage], given: str = "") -> list[list[Support]]:
         """Support of every claim by every passage: result[i][j] is claim i against passage j.
@@ -633,6 +681,8 @@ class EvidenceVerifier:
                     score = 0.5 * float(cos[i, w]) + 0.5 * cover
                     if score > best:
                         best, best_w = score, (s, e)
+                if not fails and "judge_window" not in self.off:
+                    best_w = covering(claim, p, best_w, given)
                 row.append(self._verdict(claim, p, best, best_w, fails))
             out.append(row)
         return out
