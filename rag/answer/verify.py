@@ -615,11 +615,11 @@ COVER_SENTENCES = 4
 def covering(claim: str, p: Passage, window: tuple[int, int], given: str = "") -> tuple[int, int]:
     """The window widened over the fewest neighbouring sentences of its passage (at most
     COVER_SENTENCES in all) that make it hold each figure and name of the claim the passage
-    states: the judge reads only the window, and "uses 'Sans' and 12 points" is stated by two
-    sentences of one paragraph ("... will use 'Sans'. FontSize is the font size, in points. If
-    you do not provide it, ... a size of 12 points."), by neither alone. Never across a
-    paragraph break (a name in the next paragraph is another speaker's); unchanged when no span
-    that short holds them all."""
+    states: the judge reads only the window, and "the plotter uses Courier and 9 points" is
+    stated by two sentences of one paragraph ("If no face is given, the plotter uses Courier.
+    The size is measured in points. Without a size, it uses 9 points."), by neither alone. Never
+    across a paragraph break (a name in the next paragraph is another speaker's); unchanged when
+    no span that short holds them all."""
     def lacks(a: int, b: int) -> bool:
         text = p.text[a:b]
         return bool(absent_figures(claim, text, p.title, given) or absent_names(claim, f"{text} {p.title}", given))
