@@ -592,18 +592,22 @@ class Passage:
     title: str = ""  # what names and figures may also come from: the document's title, symbol, date, headings
     windows: list[tuple[int, int]] = field(default_factory=list)
     heading: str = ""  # what the passage is about: its section's headings ("request_timeout (integer)")
-    sentences: list[tuple[int, int]] = field(default_factory=list)
+    sentences: list[tuple[int, int]] = field(default_factory=list, init=False)
+    paragraph_of: list[int] = field(default_factory=list, init=False)  # each sentence's paragraph, from 0
 
     def __post_init__(self):
         sents = split_sentences(self.text, self.start, self.end) or [(self.start, self.end)]
         self.sentences = sents
+        self.paragraph_of = [0] * len(sents)
         self.windows = list(sents) + [(a[0], b[1]) for a, b in zip(sents, sents[1:])]
         # A paragraph's opening says who speaks ("H.E. Philemon Yang, President of the General
         # Assembly, ...", then "he warned ..."): its first sentence through its third and fourth.
         opening = 0
         for i in range(1, len(sents)):
+            self.paragraph_of[i] = self.paragraph_of[i - 1]
             if _PARAGRAPH.search(self.text, sents[i - 1][1], sents[i][0]):
                 opening = i
+                self.paragraph_of[i] += 1
             elif i - opening in (2, 3):
                 self.windows.append((sents[opening][0], sents[i][1]))
 
@@ -625,7 +629,7 @@ def covering(claim: str, p: Passage, window: tuple[int, int], given: str = "") -
         return bool(absent_figures(claim, text, p.title, given) or absent_names(claim, f"{text} {p.title}", given))
 
     s, e = window
-    sents = p.sentences
+    sents, para = p.sentences, p.paragraph_of
     if not sents or not lacks(s, e):
         return window
     first = max((i for i, (a, _) in enumerate(sents) if a <= s), default=0)
@@ -633,7 +637,7 @@ def covering(claim: str, p: Passage, window: tuple[int, int], given: str = "") -
     for n in range(last - first + 2, COVER_SENTENCES + 1):
         for a in range(max(0, last - n + 1), first + 1):
             b = a + n - 1
-            if b >= len(sents) or _PARAGRAPH.search(p.text, sents[a][0], s) or _PARAGRAPH.search(p.text, e, sents[b][1]):
+            if b >= len(sents) or para[a] != para[first] or para[b] != para[last]:
                 continue  # another paragraph's figures and names are another subject's
             if not lacks(sents[a][0], sents[b][1]):
                 return min(s, sents[a][0]), max(e, sents[b][1])
