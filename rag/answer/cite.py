@@ -215,11 +215,11 @@ def verify_drafts(drafts: list[Draft], hits: list[Hit], documents: dict[str, Doc
         sentence = AnswerSentence(d.text, (), False, score, why)
         (kept if policy == "flag" else removed).append(sentence)
     # true and cited, but not an answer (see rag/answer/relevance.py): the question asks for a
-    # figure and none is given; or it names what it asks about ("an animated WebP file") and no
-    # document the answer cites names it anywhere, titles included. The rescue's candidates are
-    # held to the same names (rag/pipeline.py `eligible`); the years and ordinals it also checks
-    # are left to the judge here, since a written sentence may answer about a year its document
-    # puts another way ("from 2010 on" answers about 2015).
+    # figure and none is given; or it names what it asks about ("the Harbour Board's tide
+    # tables") and no document the answer cites names it anywhere, titles included. The rescue's
+    # candidates are held to the same names (rag/pipeline.py `eligible`); the years and ordinals
+    # it also checks are left to the judge here, since a written sentence may answer about a year
+    # its document puts another way ("from 2010 on" answers about 2015).
     why = None
     if figure_rule and on("figure_rule") and misses_figure(question, [s.text for s in kept if s.supported]):
         why = MISSES_FIGURE

@@ -14,8 +14,8 @@ answers with another speaker's title. Deterministic checks:
   it cites, is off the question and removed: "1999 [1]" passes when its source is about the
   question, "Karin Herrera, Vice-President of Guatemala [2]" does not when it asks about Colin Ward.
 - An answer none of whose cited documents names what the question names (`names_absent`, names
-  only) is withdrawn: asked about "an animated WebP file", a sentence about another format's
-  frame delay is true of its page and no answer about WebP.
+  only) is withdrawn: asked about "the Harbour Board's tide tables", a sentence about another
+  office's tide tables is true of its page and no answer about the Harbour Board.
 
 The names, ordinals and years a question asks about (`names_absent`) decide which retrieved
 documents the judge may quote from (rag/pipeline.py `eligible`): a document that never names
