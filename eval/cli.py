@@ -326,7 +326,8 @@ def beir_cmd(path, split, limit, modes, k_chunks, as_json):
               help="Reuse the model's earlier verdicts for the same prompts from this file.")
 @click.option("--calibrate", is_flag=True,
               help="Fit the judge's threshold on the odd-numbered pairs and report ROC AUC and accuracy on the "
-              "even-numbered ones (the value goes in rag/answer/judge.py SUPPORT_THRESHOLD).")
+              "even-numbered ones: the judge deciding alone. The verifier's bar (rag/answer/judge.py "
+              "SUPPORT_THRESHOLD) is chosen on whole answers, `rag eval suites --half dev`.")
 def verifier_cmd(labels, judge, as_json, half, off, cache_path, calibrate):
     """Accuracy of the evidence verifier on labelled pairs, with and without the LLM judge."""
     from eval.suite import half_of

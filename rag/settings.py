@@ -140,7 +140,7 @@ class Settings(BaseSettings):
         "text",
         description="How the verifier's judge decides: 'text' parses the model's one-word yes/no (what the "
         "eval baselines were measured with); 'probability' compares its yes-probability (next-token logits) "
-        "with a threshold set on eval/verifier_labels.jsonl.")
+        "with a bar chosen on the suites' dev halves, where it passes the same items (docs/answer-stage.md).")
     judge_candidates: int = Field(
         5, ge=1, le=20,
         description="Candidate sentences (the best-ranked of all retrieved passages) the judge reads per question.")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from rag.answer.relevance import asks_for_figure, misses_figure, names_absent, off_topic
-from rag.answer.verify import (EvidenceVerifier, Passage, Support, abbreviations, crossed, denied, hard_failures,
-                              lead_name, list_elements, misattributed, misbound, swapped_behalf)
+from rag.answer.verify import (EvidenceVerifier, Passage, ProbabilityJudge, Support, abbreviations, crossed, denied,
+                              hard_failures, lead_name, list_elements, misattributed, misbound, swapped_behalf)
 
 
 def test_figures_and_names_of_the_question_count_as_given():
@@ -407,3 +407,20 @@ def test_the_judge_reads_the_sentences_that_state_the_claims_figures_and_names(r
     first = (text.index("If no"), text.index(" The size"))
     assert covering("The Widget uses Courier.", p, first) == first
     assert covering("The plotter uses 14 points and Courier.", p, first) == first
+
+
+def test_the_probability_judge_accepts_what_the_model_would_answer_yes_to():
+    """By default the probability judge decides as the model's one-word verdict does: "yes" when
+    it is the more probable reply. A stricter bar, fitted on the judge deciding alone, rejected
+    paraphrases that answer, which the figure and name checks had already let through."""
+
+    class Fixed:
+        def __init__(self, p):
+            self.p = p
+
+        def p_yes(self, messages):
+            return self.p
+
+    assert ProbabilityJudge(Fixed(0.6)).supports("claim", "evidence") is True
+    assert ProbabilityJudge(Fixed(0.4)).supports("claim", "evidence") is False
+    assert ProbabilityJudge(Fixed(None)).supports("claim", "evidence") is None

@@ -25,9 +25,12 @@ from rag.errors import LLMUnavailable
 
 # The probability above which a passage is taken to state a claim, when the verifier's judge
 # decides by probability (RAG_JUDGE_SCORING=probability; the default reads the model's yes or no).
-# Fitted with `rag eval verifier --calibrate` on half the labelled pairs of
-# eval/verifier_labels.jsonl (Qwen2.5-Coder-1.5B Q4_K_M) and checked on the other half.
-SUPPORT_THRESHOLD = 0.79
+# Chosen on whole answers, like the bars below: the dev halves of all registered suites pooled,
+# replies cached, pass the same items at 0.35, 0.5 and 0.65 (0.5 makes the same decisions as the
+# model's one-word verdict) and 7 fewer at 0.79. 0.79 is what `rag eval verifier --calibrate`
+# fits on the labelled pairs, where the judge decides alone; in the verifier it decides only what
+# the figure, name and binding checks let through, so the bar that suits it alone is too strict.
+SUPPORT_THRESHOLD = 0.5
 # The probability above which the judge's candidate sentence is taken to answer the question: the
 # rescue quotes the most probable one at or above it when nothing the model wrote survived, a
 # part of a two-part question nothing answered is answered by it, and the evidence-first flow
