@@ -2,9 +2,9 @@
 
 The small model's generated verdicts are unreliable, but the probability it gives the token
 "yes" against "no" separates supported from unsupported pairs and answering from non-answering
-sentences usefully. So a judge returns a number, and each use compares it with a threshold set
-on labelled data (`SUPPORT_THRESHOLD`, `ANSWER_THRESHOLD`, `CORRECT_THRESHOLD`), never with a
-parsed word.
+sentences usefully. So a judge returns a number, and each use compares it with a threshold chosen
+on the suites' dev halves (`SUPPORT_THRESHOLD`, `ANSWER_THRESHOLD`, `CORRECT_THRESHOLD`), never
+with a parsed word.
 
 Two implementations of one Protocol:
 - `ServerJudge`: the embedded server's POST /rag/judge (rag/llm/app.py) reads the next-token

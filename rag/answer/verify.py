@@ -754,7 +754,7 @@ class LLMJudge:
 
 class ProbabilityJudge:
     """The verifier's judge: the model's probability that the passage states the claim (rag/answer/judge.py),
-    against a threshold set on eval/verifier_labels.jsonl; None when the model cannot answer."""
+    against SUPPORT_THRESHOLD (chosen on whole answers); None when the model cannot answer."""
 
     def __init__(self, judge, threshold: float | None = None):
         from rag.answer.judge import SUPPORT_THRESHOLD
