@@ -1,5 +1,5 @@
-"""Questions that ask two things: "Which drug was the regimen built on, and between which years
-were its patients enrolled?"
+"""Questions that ask two things: "Which alloy was the bridge built from, and in which year did
+it open?"
 
 Asked two things at once, the small model often answers one of them and stops, even when both
 facts are in what it reads (on the eval suites' two-part questions, about half the time); a
@@ -16,7 +16,7 @@ The split is by grammar only: a second question word after "and" (", and how man
 or the same question asked again of a second group with its question words left out ("How
 common was X among A, and among B?"), where the repeated preposition marks the second group.
 A second part that repeats the first's question words and names only a new group ("..., and
-how many in 2010?") is completed from the first part, so that it is read, retrieved and judged
+how many in 2031?") is completed from the first part, so that it is read, retrieved and judged
 as the whole question it asks.
 """
 
@@ -67,7 +67,7 @@ def _parts(question: str) -> list[tuple[str, bool]]:
 
 def _borrow(first: str, piece: str) -> str:
     """A part that repeats the first part's question words and then only a new group ("what share
-    in the 1995 cohort" after "what share of patients were seropositive in the survey") asks the
+    in the 2031 survey" after "what share of households owned a car in the census") asks the
     first part's question of that group: the first part up to its last phrase with the same
     preposition, then the new group. Any other part is returned as it is."""
     words, own = first.split(), piece.split()
@@ -82,7 +82,7 @@ def _borrow(first: str, piece: str) -> str:
 
 def part_query(part: str, question: str) -> str:
     """What a part is retrieved with: the part, then the whole question (what the part is
-    about: "Between which years were its patients enrolled?" names no study). Measured on the
+    about: "In which year did it open?" names no bridge). Measured on the
     suites' two-part questions: every asked-for fact in what the model reads for 5 of 8 (default)
     and 7 of 9 (SciFact), against 5 and 5 with the whole question's passages for every part,
     and 5 and 7 with the part alone (which ranks the right passage lower)."""

@@ -2,8 +2,8 @@
 
 The verifier proves that each sentence is stated by its source; it cannot see that a true,
 well-cited sentence misses the question. The small model does this when the sources lack the
-answer: asked "How many people have been convicted under that law?", it cites a source saying
-convictions "remain shockingly low"; asked which organization a panellist represents, it
+answer: asked "How many permits were issued under that scheme?", it cites a source saying
+permits "remain rare"; asked which organization a panellist represents, it
 answers with another speaker's title. Deterministic checks:
 
 - A question asking for a figure (how many, how much, what percentage, which year, on what
@@ -12,7 +12,7 @@ answers with another speaker's title. Deterministic checks:
   answer with none is a refusal (both modes).
 - A sentence that shares no content word with the question, neither in itself nor in the window
   it cites, is off the question and removed: "1999 [1]" passes when its source is about the
-  question, "Karin Herrera, Vice-President of Guatemala [2]" does not when it asks about Colin Ward.
+  question, "Ana Ruiz, Minister of Transport [2]" does not when it asks about Omar Lind.
 - An answer none of whose cited documents names what the question names (`names_absent`, names
   only) is withdrawn: asked about "the Harbour Board's tide tables", a sentence about another
   office's tide tables is true of its page and no answer about the Harbour Board.
@@ -107,11 +107,11 @@ _QUESTION_PIECES = re.compile(r"\n+|(?<=[?!:])\s+")
 def asked_names(question: str) -> list[str]:
     """The names the question uses: its capitalised words after the first, else its acronyms.
 
-    Capitalised names ("Bangladesh", "Zomba") say which study, place or speaker is meant;
-    acronyms ("MDR-TB", "HIV") mostly name the topic, which documents about another study share.
+    Capitalised names ("Norway", "Lyon") say which study, place or speaker is meant;
+    acronyms ("GDP", "LED") mostly name the topic, which documents about another study share.
     So when the question has both, its capitalised names are the ones that count. Each line or
     sentence of the question starts with a capital that names nothing: a part's question is the
-    whole question, then "Answer only this part of it: Between which years ...?"."""
+    whole question, then "Answer only this part of it: In which year ...?"."""
     asked = [n for piece in _QUESTION_PIECES.split(question) for n in names(piece)]
     proper = [n for n in asked if not re.sub(r"['’]?s$", "", n).isupper()]
     return proper or asked

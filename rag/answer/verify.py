@@ -245,7 +245,7 @@ def spelled_out(name: str, text: str) -> bool:
 
 
 # Lists of figures for different groups: "19% among A, 46% among B, and 37% among C",
-# "ZAR 171 for pre-ART, ZAR 164 for ART", "(tafenoquine, 13.4%; mefloquine, 11.7%)".
+# "EUR 40 for adults, EUR 25 for children", "(steel, 13.4%; copper, 11.7%)".
 _LIST_SEP = re.compile(r";|,\s*(?:and|or)\s+|,|\s+(?:and|or|while|whereas|but|versus|vs\.?|compared (?:with|to))\s+",
                        re.I)
 _BRACKET = re.compile(r"[(\[]([^()\[\]]*)[)\]]")
@@ -284,8 +284,8 @@ _ABBR_DEF = re.compile(r"\(([A-Z][A-Za-z]{0,2}[A-Z]{1,5}s?)\)")
 
 
 def abbreviations(text: str) -> dict[str, str]:
-    """Abbreviations a text defines, "pulmonary tuberculosis (PTB)" -> {"ptb": "pulmonary
-    tuberculosis"}: the shortest run of words just before the bracket that holds the letters of
+    """Abbreviations a text defines, "magnetic resonance imaging (MRI)" -> {"mri":
+    "magnetic resonance imaging"}: the shortest run of words just before the bracket that holds the letters of
     the abbreviation in order, its first letter opening the first word (Schwartz and Hearst's
     rule)."""
     out = {}
@@ -318,10 +318,10 @@ def list_elements(sentence: str) -> list[tuple[dict[str, str], set[str]]]:
 
     The sentence is cut at list separators (";", ",", "and", "while", "compared with" ...). A
     bracket after a figure ("[95% CI: 134 to 207]", "(68%)") belongs to its element and its words
-    are not read; a bracket that is itself a list ("(tafenoquine, 13.4%; mefloquine, 11.7%)") is
+    are not read; a bracket that is itself a list ("(steel, 13.4%; copper, 11.7%)") is
     cut too. An element's words are those from its first figure on ("Death rates were" before
     the first figure is said of them all); a bare figure takes the words just before it
-    ("tafenoquine, 13.4%")."""
+    ("steel, 13.4%")."""
     if resp := _RESPECTIVELY.search(sentence):
         return _respectively(sentence, resp.start())
     marks = _figure_marks(sentence)
@@ -401,7 +401,7 @@ def misbound(claim: str, passage: str, given: str = "") -> list[str]:
     lists = [list_elements(t) for t in sents]
     if not any(lists):
         return []  # no sentence lists figures for groups: nothing to read
-    # an abbreviation the passage defines stands for its words too ("EPTB": extrapulmonary tuberculosis)
+    # an abbreviation the passage defines stands for its words too ("MRI": magnetic resonance imaging)
     spelled = {_words(a).pop(): _words(long) for a, long in abbreviations(passage).items() if _words(a)}
 
     def spell(words: set[str]) -> set[str]:
@@ -600,8 +600,8 @@ class Passage:
         self.sentences = sents
         self.paragraph_of = [0] * len(sents)
         self.windows = list(sents) + [(a[0], b[1]) for a, b in zip(sents, sents[1:])]
-        # A paragraph's opening says who speaks ("H.E. Philemon Yang, President of the General
-        # Assembly, ...", then "he warned ..."): its first sentence through its third and fourth.
+        # A paragraph's opening says who speaks ("Ms. Ana Ruiz, Minister of Transport of
+        # Norway, ...", then "she warned ..."): its first sentence through its third and fourth.
         opening = 0
         for i in range(1, len(sents)):
             self.paragraph_of[i] = self.paragraph_of[i - 1]

@@ -6,9 +6,9 @@ distribution-based score fusion (DBSF) alternative is kept because it is measure
 in bench/retrieval_quality.py.
 
 Chunks are ranked whole, so a chunk whose one answering sentence sits among sentences about
-other things ranks below chunks that merely repeat the question's setting words ("Who moderated
-the panel at the June 2025 hearing?": the moderator's sentence shares a paragraph with the
-panel's topics). So the sentences of the next chunks of the fused ranking (down to
+other things ranks below chunks that merely repeat the question's setting words ("Who chaired
+the closing session of the review conference?": the chair's sentence shares a paragraph with the
+session's topics). So the sentences of the next chunks of the fused ranking (down to
 `sentence_pool`) are scored one by one, as the answer stage scores its candidates
 (`relevance_scores`), and the chunk holding the best of them is added after the k.
 """

@@ -351,8 +351,8 @@ def analyse(text: str, fmt: str, headings: set[int] | None = None) -> tuple[tupl
         return (), {"title": None, "date": None, "symbol": None, "body": None, "references": ()}
     core_start, _, title_i = _mark(blocks, web=fmt not in ("pdf", "docx"))
     paragraphs: list[Paragraph] = []
-    # Each paragraph's section is its heading path below the document's title ("Basic Usage ›
-    # json.dump(obj, fp, ...)"): in a reference manual the name a paragraph describes is in its
+    # Each paragraph's section is its heading path below the document's title ("Controls ›
+    # set_limit(name, value)"): in a reference manual the name a paragraph describes is in its
     # headings ("The default is 0." says nothing of what), and retrieval, the model's context and
     # citations show the path.
     # The title is the section of the paragraphs right under it, and no part of deeper paths.

@@ -309,7 +309,7 @@ def _pdf_structure(pages: list[list[str]], outline: list[tuple[int, str, int]]) 
     """Each page's text with its running header and footer and its table-of-contents entries left
     out, and its section titles made '#' heading lines.
 
-    A running header or footer ("142 gnuplot 5.4") is a first or last line of a page that, read
+    A running header or footer ("142 Pump manual 2.1") is a first or last line of a page that, read
     with its digits as one mark, stands there on at least 3 pages and a third of them: it splits
     the paragraph it falls into and says nothing the page does not. A section title is a line
     that reads as an outline entry of that page (letters and digits compared), and becomes a
