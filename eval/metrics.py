@@ -163,10 +163,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("retrieval_mrr", "Retrieval MRR", True, "1/rank of the first expected document"),
     Metric("answer_in_context", "Answer in context", True,
            "answerable items whose fact patterns each match a sentence of an expected document "
-           "among the top-k passages retrieved (hit@k of the answer sentence)"),
+           "among the top-k passages retrieved, each read after its section's headings (hit@k of the answer "
+           "sentence)"),
     Metric("answer_in_shown", "Answer shown to the model", True,
-           "answerable items whose fact patterns each match a sentence of the text the model was shown "
-           "(n/a until the Answer exposes that text as `context`)"),
+           "answerable items whose fact patterns each match a sentence of what the model was shown, each "
+           "source's label (with its headings) and text (n/a when the Answer does not expose it as `context`)"),
     Metric("facts", "Facts stated", True, "share of fact patterns matched in the answer (answerable items)"),
     Metric("accuracy", "Correct", True,
            "items answered correctly: every fact stated (answerable) or refused (unanswerable)"),

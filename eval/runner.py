@@ -126,7 +126,9 @@ def shown_passages(answer: Answer) -> list[tuple[str, str]] | None:
 
     Read from `answer.context` (passages as strings, objects with `.text` / `.source`, or dicts
     with "text" / "source"); None when the Answer has no such field or it is empty (quote mode
-    shows no model anything).
+    shows no model anything). A passage's label, when given, is read as its first line: the model
+    sees it above the text, and in a reference manual the name a passage describes ("-q" above
+    "Suppresses the banner.") is often only in the label's headings.
     """
     context = getattr(answer, "context", None)
     if not context:
@@ -135,10 +137,10 @@ def shown_passages(answer: Answer) -> list[tuple[str, str]] | None:
     for c in context:
         if isinstance(c, str):
             out.append(("", c))
-        elif isinstance(c, dict):
-            out.append((c.get("source") or "", c.get("text") or ""))
-        else:
-            out.append((getattr(c, "source", "") or "", getattr(c, "text", "") or ""))
+            continue
+        get = c.get if isinstance(c, dict) else (lambda key, c=c: getattr(c, key, None))
+        label, text = get("label") or "", get("text") or ""
+        out.append((get("source") or "", f"{label}\n{text}" if label else text))
     return out
 
 
@@ -146,7 +148,8 @@ def score_item(item: Item, answer: Answer, ranked_sources: list[str], documents:
                verifier: EvidenceVerifier, passages: list[tuple[str, str]] | None = None) -> dict:
     """Every per-item measure; `summarize` turns a list of these into the suite metrics.
 
-    `passages`: the k retrieved passages as (source, text), in rank order, for `answer_in_context`.
+    `passages`: the k retrieved passages as (source, text), in rank order, for `answer_in_context`;
+    a passage's text is read after its section's headings, as the model's labels show them.
     """
     expected = expected_sources(item, documents)
     relevant = {s for s in expected.values() if s}
@@ -224,7 +227,8 @@ def run_once(suite: Suite, assistant, *, mode: str, k: int, verifier: EvidenceVe
             hits = assistant.retriever.search(answer.standalone_question or item.question, k, None)
             ranked = dedupe(h.chunk.source for h in hits)
             r = score_item(item, answer, ranked, index.documents, chunks, verifier,
-                           passages=[(h.chunk.source, h.chunk.text) for h in hits])
+                           passages=[(h.chunk.source, f"{h.chunk.section}\n{h.chunk.text}" if h.chunk.section
+                                      else h.chunk.text) for h in hits])
         except Exception as e:  # noqa: BLE001 - one broken item must not lose the run
             from rag.errors import IndexMissing, IndexCorrupt
 

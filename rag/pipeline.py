@@ -19,7 +19,7 @@ from rag.answer.judge import ANSWER_THRESHOLD, CORRECT_THRESHOLD, make_judge
 from rag.answer.cite import CitationBook, is_refusal, names_not_in, parse, render, verify_drafts, withdraw
 from rag.answer.parts import missing_note, part_query, part_question, question_parts, repeats
 from rag.errors import LLMUnavailable
-from rag.llm.prompt import REFUSAL, answer_messages, rewrite_messages
+from rag.llm.prompt import REFUSAL, answer_messages, label, rewrite_messages
 from rag.answer.quote import quote_answer, quote_start, rank_sentences, select_context
 from rag.answer.relevance import misses_figure
 from rag.index.retrieve import HybridRetriever, Retriever
@@ -333,6 +333,7 @@ class Assistant:
         ev_hits = [_span_hit(hits[e.candidate.hit], e.candidate, documents[hits[e.candidate.hit].chunk.doc_id])
                    for e in chosen]
         ev_passages = [_span_passage(documents[h.chunk.doc_id], e.candidate) for h, e in zip(ev_hits, chosen)]
+        labels = [_label(documents[h.chunk.doc_id]) for h in ev_hits]  # how the reader's prompt names each
         differ = reader.disagreement(query, chosen)
         sentences: list[AnswerSentence] = []
         citations: list = []
@@ -354,7 +355,6 @@ class Assistant:
         elif chosen:
             yield {"event": "status", "stage": "generating"}
             t = time.perf_counter()
-            labels = [_label(documents[h.chunk.doc_id]) for h in ev_hits]
             parts = []
             try:
                 for delta in gen.stream(reader.reader_messages(query, list(zip(labels, [e.text for e in chosen]))),
@@ -403,7 +403,8 @@ class Assistant:
             model=model, sentences=tuple(sentences), citations=tuple(citations), removed=tuple(removed),
             timings=timings, standalone_question=standalone, notice=notice, raw=raw,
             evidence=tuple(dict(_quote(e.candidate, hits, documents), p_answer=e.p_answer) for e in judged),
-            context=tuple({"source": documents[h.chunk.doc_id].source, "text": e.text} for h, e in zip(ev_hits, chosen)),
+            context=tuple({"source": documents[h.chunk.doc_id].source, "label": lab, "text": e.text}
+                          for h, lab, e in zip(ev_hits, labels, chosen)),
         )
         yield {"event": "answer", "answer": answer}
 
@@ -421,7 +422,8 @@ class Assistant:
                                       s.llm_context_margin)
         shown = [hits[j] for j in order]
         pool = shown + [h for j, h in enumerate(hits) if j not in order]
-        context = tuple({"source": documents[h.chunk.doc_id].source, "text": t} for h, t in zip(shown, texts))
+        context = tuple({"source": documents[h.chunk.doc_id].source, "label": label(h, s.on("headings")), "text": t}
+                        for h, t in zip(shown, texts))
         return answer_messages(query, shown, texts, s.on("headings")), pool, len(shown), context
 
     def _standalone(self, question: str, history: list[dict], mode: str) -> tuple[str | None, str | None]:

@@ -225,7 +225,7 @@ class Answer:
     notice: str | None = None  # e.g. why quote mode was used instead of the LLM
     raw: str | None = None  # the model's unverified text
     evidence: tuple[dict, ...] = ()  # candidate sentences the judge read, with p_answer (evidence-first flow)
-    context: tuple[dict, ...] = ()  # what the model was shown to write from: {source, text} (evidence-first flow)
+    context: tuple[dict, ...] = ()  # what the model was shown to write from: {source, label, text}
 
     def to_dict(self) -> dict:
         return {

@@ -94,6 +94,18 @@ def test_score_item_records_the_retrieved_and_the_shown_answer_sentence():
     assert _score(unanswerable, refused, PASSAGES)["answer_in_context"] is None
 
 
+def test_the_label_the_model_read_counts_as_shown():
+    # in a manual the name a passage describes is often only in its label's headings
+    item = Item("x3", "Which switch drains the pipes?", True, facts=(r"switch b",))
+    body = "Stops the pump and drains the pipes, so that they do not freeze."
+    labelled = Answer(question=item.question, answer="cannot answer", refused=True, mode="generate", model="m",
+                      context=({"source": A, "label": "Pump manual — Controls › Switch B", "text": body},))
+    assert _score(item, labelled, PASSAGES)["answer_in_shown"]["hit"] == 1.0
+    unlabelled = Answer(question=item.question, answer="cannot answer", refused=True, mode="generate", model="m",
+                        context=({"source": A, "text": body},))
+    assert _score(item, unlabelled, PASSAGES)["answer_in_shown"]["hit"] == 0.0
+
+
 def test_summarize_averages_over_answerable_items_only():
     def res(id, answerable, hit, shown=None):
         return {"id": id, "answerable": answerable, "tags": [], "facts": 1.0 if answerable else None,
