@@ -139,9 +139,14 @@ def shown_passages(answer: Answer) -> list[tuple[str, str]] | None:
             out.append(("", c))
             continue
         get = c.get if isinstance(c, dict) else (lambda key, c=c: getattr(c, key, None))
-        label, text = get("label") or "", get("text") or ""
-        out.append((get("source") or "", f"{label}\n{text}" if label else text))
+        label, text = get("label"), get("text") or ""
+        out.append((get("source") or "", headed(label, text)))
     return out
+
+
+def headed(head: str | None, text: str) -> str:
+    """A passage as a reader meets it: its label or headings on the first line, then its text."""
+    return f"{head}\n{text}" if head else text
 
 
 def score_item(item: Item, answer: Answer, ranked_sources: list[str], documents: dict, chunks: dict,
@@ -227,8 +232,7 @@ def run_once(suite: Suite, assistant, *, mode: str, k: int, verifier: EvidenceVe
             hits = assistant.retriever.search(answer.standalone_question or item.question, k, None)
             ranked = dedupe(h.chunk.source for h in hits)
             r = score_item(item, answer, ranked, index.documents, chunks, verifier,
-                           passages=[(h.chunk.source, f"{h.chunk.section}\n{h.chunk.text}" if h.chunk.section
-                                      else h.chunk.text) for h in hits])
+                           passages=[(h.chunk.source, headed(h.chunk.section, h.chunk.text)) for h in hits])
         except Exception as e:  # noqa: BLE001 - one broken item must not lose the run
             from rag.errors import IndexMissing, IndexCorrupt
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rag.answer.relevance import asks_for_figure, misses_figure, names_absent, off_topic
+from rag.answer.judge import ScriptedJudge
 from rag.answer.verify import (EvidenceVerifier, Passage, ProbabilityJudge, Support, abbreviations, crossed, denied,
                               hard_failures, lead_name, list_elements, misattributed, misbound, swapped_behalf)
 
@@ -414,13 +415,9 @@ def test_the_probability_judge_accepts_what_the_model_would_answer_yes_to():
     it is the more probable reply. A stricter bar, fitted on the judge deciding alone, rejected
     paraphrases that answer, which the figure and name checks had already let through."""
 
-    class Fixed:
-        def __init__(self, p):
-            self.p = p
+    def judge(p):
+        return ProbabilityJudge(ScriptedJudge(lambda _: p))
 
-        def p_yes(self, messages):
-            return self.p
-
-    assert ProbabilityJudge(Fixed(0.6)).supports("claim", "evidence") is True
-    assert ProbabilityJudge(Fixed(0.4)).supports("claim", "evidence") is False
-    assert ProbabilityJudge(Fixed(None)).supports("claim", "evidence") is None
+    assert judge(0.6).supports("claim", "evidence") is True
+    assert judge(0.4).supports("claim", "evidence") is False
+    assert judge(None).supports("claim", "evidence") is None
