@@ -30,10 +30,11 @@ def test_document_date_counts_as_a_source_of_figures():
 
 class _Recorder:
     def __init__(self):
-        self.seen = []
+        self.seen, self.claims = [], []
 
     def supports(self, claim, evidence):
         self.seen.append(evidence)
+        self.claims.append(claim)
         return True
 
 
@@ -379,6 +380,40 @@ def test_a_figure_or_name_written_another_way_is_the_same():
     assert hard_failures("2,500,000 doses were given.", "Some 2.5 million doses were given.") == []
     assert hard_failures("350 doses were given.", "Three hundred and fifty doses were given.") == []
     assert hard_failures("The WHO said so.", "The World Health Organization said so.") == []
+
+
+def test_a_share_in_words_is_checked_against_the_shares_the_passage_states():
+    """"More than two thirds" is true of 70% and "about a third" is not true of 45%; "one in 200"
+    is 0.5%. A fraction that is no share of a group ("the second half of the day") is no figure."""
+    p = "Of the 40 schools, 28 (70%) kept the scheme and 45% of the parents signed up; 0.5% of pupils opted out."
+    assert hard_failures("More than two thirds of the schools kept the scheme.", p) == []
+    assert hard_failures("About a third of the parents signed up.", p) == ["number About a third not in the passage"]
+    assert hard_failures("Nearly half of the parents signed up.", p) == []
+    assert hard_failures("Fewer than half of the parents signed up.", p) == []
+    assert hard_failures("More than half of the parents signed up.", "45% of the parents signed up.") == [
+        "number More than half not in the passage"]
+    assert hard_failures("Roughly one in 200 pupils opted out.", p) == []
+    assert hard_failures("Roughly one in 20 pupils opted out.", p) == ["number Roughly one in 20 not in the passage"]
+    assert hard_failures("The second half of the day was free.", "The afternoon was free.") == []
+    assert hard_failures("It took half an hour.", "It took thirty minutes.") == []
+
+
+def test_the_judge_reads_a_share_or_a_figure_as_the_passage_writes_it():
+    """The small judge compares the words of a figure, not its value: it reads the passage's own
+    figure in place of the claim's words, once the relation has been checked."""
+    from rag.answer.verify import numbers, restate_shares
+
+    p = "Of the 40 schools, 28 (70%) kept the scheme; over 50% of the parents signed up."
+    assert restate_shares("More than two thirds of the schools kept it.", p) == "70% of the schools kept it."
+    assert restate_shares("More than half of the parents signed up.", p) == "More than 50% of the parents signed up."
+    assert restate_shares("About 20,000 cells were counted.", "counts reached 2 × 10(4) cells") == (
+        "About 2 × 10(4) cells were counted.")
+    assert {"20000", "0.003"} <= numbers("2 × 10(4) cells at 3 x 10^-3 mol")
+    judge = _Recorder()
+    verifier = EvidenceVerifier(None, judge=judge)
+    verifier.resolve("More than two thirds of the schools kept it.", Passage(p, 0, len(p)),
+                     Support(None, 0.6, 0, len(p)))
+    assert judge.claims == ["70% of the schools kept it."]
 
 
 def test_a_question_word_is_no_name():

@@ -2,7 +2,9 @@
 
 For each (claim, passage) pair:
 1. Hard checks, any failure is final: every number in the claim appears in the passage
-   (figures written as words count: "fifteenth", "one thousand", "half"); every name
+   (figures written as words or in scientific notation count: "fifteenth", "one thousand",
+   "half", "1.5 x 10^5"), and a share the claim gives in words or as "one in N" ("more than two
+   thirds", "about one in 200") is true of a share the passage states (`claim_shares`); every name
    (capitalised word not opening the sentence, acronym; an opening acronym or possessive,
    "Ghana's delegate", too) appears in the passage, spelled out ("MRI") or not, or in its
    document's title, symbol, date or the passage's headings. Figures and names the question itself states count as given. Then who and what the
@@ -20,8 +22,9 @@ For each (claim, passage) pair:
    Above `hi` supported, below `lo` not.
 3. Between `lo` and `verbatim` (near-identical wording), a `Judge` decides when one is
    available (the model's probability of "yes", against a threshold), because similarity cannot
-   see negation or swapped actors; without a judge, `hi` decides. Thresholds were set on the
-   dev half of eval/verifier_labels.jsonl; `lo` is low (0.4) because a faithful paraphrase shares
+   see negation or swapped actors; without a judge, `hi` decides. The judge reads the claim's
+   shares and scientific figures as the passage writes them (`restate_shares`). Thresholds were
+   set on the dev half of eval/verifier_labels.jsonl; `lo` is low (0.4) because a faithful paraphrase shares
    few words with its source ("the engine would not turn over" for "the car failed to start"), and only
    the judge can see it.
 The best window is the quoted span a citation shows, with exact offsets into the document.
@@ -80,6 +83,7 @@ def numbers(text: str) -> set[str]:
     out |= {m.group().replace(",", "").replace(" ", "") for m in _SPACED_THOUSANDS.finditer(text)}
     out |= {_word_value(m) for m in _NUMWORD.finditer(text)}
     out |= _scaled(text)
+    out |= {value for value, _ in _scientific(text)}
     for m in _FRACTION.finditer(text):
         share = _FRACTIONS[m.group(2).lower().rstrip("s")] * _COUNT.get((m.group(1) or "a").lower(), 1)
         out |= {f"{share:.0f}", f"{share:.1f}"}
@@ -212,9 +216,148 @@ def absent_names(claim: str, text: str, given: str = "") -> list[str]:
 
 
 def absent_figures(claim: str, *texts: str) -> set[str]:
-    """The claim's figures (see `claim_numbers`) that none of `texts` states."""
+    """The claim's figures (see `claim_numbers`) that none of `texts` states, and the shares it
+    gives with a relation ("more than two thirds", "about one in 200") that no share the texts
+    state satisfies (see `claim_shares`)."""
     have = set().union(*map(numbers, texts))
-    return claim_numbers(_join_spaced_thousands(claim, have)) - have
+    shares = claim_shares(claim)
+    plain = claim_numbers(_join_spaced_thousands(_without(claim, shares), have)) - have
+    if shares:
+        stated = [v for t in texts for v, _ in stated_shares(t)]
+        plain |= {sh.text for sh in shares if not any(sh.holds(v) for v in stated)}
+    return plain
+
+
+@dataclass(frozen=True)
+class Share:
+    """A share a claim states in words or as "one in N", with the relation it states it in."""
+    text: str  # as written, qualifier included: "more than two thirds"
+    start: int
+    end: int
+    value: float  # per cent
+    relation: str  # "about", "below" (at most, nearly), "above" (at least, more than)
+
+    def holds(self, pct: float) -> bool:
+        """Whether a stated share of `pct` per cent makes the claim true: "more than two thirds"
+        for 70%, "about a third" not for 45%. "About" allows a tenth of the value and rounding."""
+        slack = 0.1 * self.value + 1.5
+        if self.relation == "above":
+            return pct >= self.value - 0.5
+        if self.relation == "below":
+            return self.value - slack <= pct <= self.value + 0.5 if self.near else pct <= self.value + 0.5
+        return abs(pct - self.value) <= slack
+
+    @property
+    def near(self) -> bool:  # "nearly", "almost": below, but close
+        return self.text.lower().startswith(("nearly", "almost", "just under"))
+
+
+_ABOVE = ("more than", "over", "above", "at least", "in excess of", "just over", "upwards of")
+_BELOW = ("less than", "under", "below", "fewer than", "at most", "up to", "nearly", "almost", "just under")
+_APPROX = ("about", "around", "approximately", "roughly", "some", "close to")
+_QUAL = "|".join(sorted(_ABOVE + _BELOW + _APPROX, key=len, reverse=True)).replace(" ", r"\s+")
+# "two thirds of", "more than half of", "by more than three quarters", "a one-in-200 risk". A
+# fraction is a share only as a share of something ("of") or with a relation; "half an hour" and
+# "the second half of the day" are not shares. A time after "of" is no group ("a quarter of an hour").
+_CLAIM_SHARE = re.compile(
+    r"\b(?:(" + _QUAL + r")\s+)?(?:an?\s+)?(?:"
+    r"(?:(one|two|three|a|an|1|2|3)[\s-]+(thirds?|quarters?)|(?<!first )(?<!second )(?<!other )(?<!latter )"
+    r"(?<!former )(?<!the )(half))"
+    r"(?=\s+of\s+(?!(?:an?\s+|the\s+)?(?:hour|minute|second|day|week|month|year|decade|century)s?\b))"
+    r"|(?:one|1)[\s-]+in[\s-]+(\d{1,3}(?:,\d{3})+|\d+)\b)", re.I)
+_CLAIM_SHARE_QUALIFIED = re.compile(
+    r"\b(" + _QUAL + r")\s+(?:an?\s+)?(?:(one|two|three|a|an|1|2|3)[\s-]+(thirds?|quarters?)|(half))\b", re.I)
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|per ?cent\b)", re.I)
+_PART_OF = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)\s+(?:of|out of)\s+(?:the\s+|all\s+)?(\d{1,3}(?:,\d{3})+|\d+)\b",
+                      re.I)
+_STATED_FRACTION = re.compile(r"\b(?:(one|two|three|a|an)[\s-]+(thirds?|quarters?)|(half))\b", re.I)
+_ONE_IN = re.compile(r"\b(?:one|1)[\s-]+in[\s-]+(\d{1,3}(?:,\d{3})+|\d+)\b", re.I)
+
+
+def _fraction_value(count: str | None, part: str | None, half: str | None) -> float:
+    if half:
+        return 50.0
+    return _FRACTIONS[part.lower().rstrip("s")] * _COUNT.get((count or "a").lower(), 1)
+
+
+def claim_shares(claim: str) -> list[Share]:
+    """Shares the claim states in words or as "one in N", each with its relation. A writer may
+    give the passage's 70% as "more than two thirds" or its 0.5% as "one in 200": the figures
+    check cannot find those words in the passage, and the small judge does not do the sum."""
+    found: dict[int, Share] = {}
+    for rx in (_CLAIM_SHARE, _CLAIM_SHARE_QUALIFIED):
+        for m in rx.finditer(claim):
+            if m.start() in found or any(f.start <= m.start() < f.end for f in found.values()):
+                continue
+            qual = " ".join((m.group(1) or "").lower().split())
+            n = m.group(5) if m.re is _CLAIM_SHARE else None
+            value = 100.0 / float(n.replace(",", "")) if n else _fraction_value(m.group(2), m.group(3), m.group(4))
+            relation = "above" if qual in _ABOVE else "below" if qual in _BELOW else "about"
+            found[m.start()] = Share(m.group(), m.start(), m.end(), value, relation)
+    return sorted(found.values(), key=lambda sh: sh.start)
+
+
+def stated_shares(text: str) -> list[tuple[float, str]]:
+    """Shares a passage states, in per cent, each with its words: "80%", "28 of the 40" (70%),
+    "two thirds", "one in 200" (0.5%)."""
+    out = [(float(m.group(1)), m.group()) for m in _PERCENT.finditer(text)]
+    for m in _PART_OF.finditer(text):
+        part, whole = (float(g.replace(",", "")) for g in m.groups())
+        if 0 < part <= whole:
+            out.append((100.0 * part / whole, m.group()))
+    out += [(_fraction_value(*m.groups()), m.group()) for m in _STATED_FRACTION.finditer(text)]
+    out += [(100.0 / float(m.group(1).replace(",", "")), m.group()) for m in _ONE_IN.finditer(text)
+            if float(m.group(1).replace(",", "")) > 0]
+    return out
+
+
+def _without(claim: str, shares: Sequence[Share]) -> str:
+    """The claim with its shares blanked out (their digits, "200" of "one in 200", are no count)."""
+    for sh in reversed(shares):
+        claim = claim[: sh.start] + " " * (sh.end - sh.start) + claim[sh.end:]
+    return claim
+
+
+def restate_shares(claim: str, evidence: str) -> str:
+    """The claim with each share it gives in other words written as the evidence states it
+    ("more than three quarters" -> "80%" where the evidence says 80%), for the judge: the small
+    model compares the words of a figure, not its value, and the relation was checked here."""
+    stated = stated_shares(evidence)
+    for sh in reversed(claim_shares(claim)):
+        # the nearest share the evidence states, a percentage first ("70%" rather than "28 of the 40")
+        match = min(((v, words) for v, words in stated if sh.holds(v)),
+                    key=lambda m: (not _PERCENT.fullmatch(m[1]), abs(m[0] - sh.value)), default=None)
+        if match is None or match[1].lower() == sh.text.lower():
+            continue
+        v, words = match
+        qual = _QUAL_AT.match(sh.text)
+        if qual and abs(v - sh.value) < 0.5:  # "more than half" for "over 50%": the relation stays
+            words = f"{qual.group()}{words}"
+        claim = claim[: sh.start] + words + claim[sh.end:]
+    return _restate_scientific(claim, evidence)
+
+
+_QUAL_AT = re.compile(r"(?:" + _QUAL + r")\s+", re.I)
+# "1.5 x 10^5", "1.5 × 10(5)" (a superscript as text extraction flattens it)
+_SCIENTIFIC = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[x×]\s*10\s*(?:\^\s*([-−]?\d{1,2})|\(\s*([-−]?\d{1,2})\s*\))(?![\w.])")
+
+
+def _scientific(text: str) -> list[tuple[str, str]]:
+    """Numbers in scientific notation, each as a plain figure and as written."""
+    out = []
+    for m in _SCIENTIFIC.finditer(text):
+        value = float(m.group(1)) * 10 ** int((m.group(2) or m.group(3)).replace("−", "-"))
+        out.append((f"{value:.0f}" if value == int(value) else f"{value:g}", m.group()))
+    return out
+
+
+def _restate_scientific(claim: str, evidence: str) -> str:
+    """A figure of the claim the evidence writes in scientific notation, written as the evidence
+    writes it ("20,000" -> "2 × 10(4)"), for the judge (see `restate_shares`)."""
+    forms = dict(_scientific(evidence))
+    if not forms:
+        return claim
+    return _NUM.sub(lambda m: forms.get(m.group(1).replace(",", ""), m.group()), claim)
 
 
 _SMALL_WORDS = {"of", "and", "the", "for", "in", "on", "to", "a", "an", "with", "by"}
@@ -715,6 +858,8 @@ class EvidenceVerifier:
             # "idle_timeout (integer)" states that option's default, which the window alone does not say.
             window = p.text[sup.start : sup.end]
             head = p.heading if p.heading and "headings" not in self.off else ""
+            if "verify_figures" not in self.off:
+                claim = restate_shares(claim, f"{head} {window}")
             verdict = self.judge.supports(claim, f"{head}: {window}" if head else window)
             if verdict is not None:
                 return Support(verdict, sup.score, sup.start, sup.end,
