@@ -396,6 +396,10 @@ def test_a_share_in_words_is_checked_against_the_shares_the_passage_states():
     assert hard_failures("Roughly one in 20 pupils opted out.", p) == ["number Roughly one in 20 not in the passage"]
     assert hard_failures("The second half of the day was free.", "The afternoon was free.") == []
     assert hard_failures("It took half an hour.", "It took thirty minutes.") == []
+    # a change by a fraction is a share too; "by a third party" is none
+    assert hard_failures("Sales rose by a quarter.", "Sales rose 25% in a year.") == []
+    assert hard_failures("Sales rose by a quarter.", "Sales rose 40% in a year.") == ["number a quarter not in the passage"]
+    assert hard_failures("It was sold by a third party.", "A reseller sold it.") == []
 
 
 def test_the_judge_reads_a_share_or_a_figure_as_the_passage_writes_it():
@@ -406,6 +410,7 @@ def test_the_judge_reads_a_share_or_a_figure_as_the_passage_writes_it():
     p = "Of the 40 schools, 28 (70%) kept the scheme; over 50% of the parents signed up."
     assert restate_shares("More than two thirds of the schools kept it.", p) == "70% of the schools kept it."
     assert restate_shares("More than half of the parents signed up.", p) == "More than 50% of the parents signed up."
+    assert restate_shares("Fees were cut by half.", "Fees fell by 50%.") == "Fees were cut by 50%."
     assert restate_shares("About 20,000 cells were counted.", "counts reached 2 × 10(4) cells") == (
         "About 2 × 10(4) cells were counted.")
     assert {"20000", "0.003"} <= numbers("2 × 10(4) cells at 3 x 10^-3 mol")

@@ -265,8 +265,14 @@ _CLAIM_SHARE = re.compile(
     r"(?<!former )(?<!the )(half))"
     r"(?=\s+of\s+(?!(?:an?\s+|the\s+)?(?:hour|minute|second|day|week|month|year|decade|century)s?\b))"
     r"|(?:one|1)[\s-]+in[\s-]+(\d{1,3}(?:,\d{3})+|\d+)\b)", re.I)
+# with a relation ("nearly half"), or as a change ("rose by a quarter", "cut by half"; not "by a
+# third party")
 _CLAIM_SHARE_QUALIFIED = re.compile(
-    r"\b(" + _QUAL + r")\s+(?:an?\s+)?(?:(one|two|three|a|an|1|2|3)[\s-]+(thirds?|quarters?)|(half))\b", re.I)
+    r"\b(" + _QUAL + r")\s+(?:an?\s+)?(?:(one|two|three|a|an|1|2|3)[\s-]+(thirds?|quarters?)|(half))\b(?![-‑])", re.I)
+_CLAIM_CHANGE = re.compile(
+    r"\b(?:rose|risen|rises?|increas\w*|fell|fallen|falls?|dropp\w*|drops?|declin\w*|decreas\w*|cut|"
+    r"reduc\w*|gr[eo]wn?|grows?|climb\w*|jump\w*|shr[aiu]nk\w*)\s+by\s+"
+    r"(()(?:an?\s+)?(?:(one|two|three|a|an|1|2|3)[\s-]+(thirds?|quarters?)|(half)))\b(?![-‑])", re.I)
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|per ?cent\b)", re.I)
 _PART_OF = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)\s+(?:of|out of)\s+(?:the\s+|all\s+)?(\d{1,3}(?:,\d{3})+|\d+)\b",
                       re.I)
@@ -285,15 +291,18 @@ def claim_shares(claim: str) -> list[Share]:
     give the passage's 70% as "more than two thirds" or its 0.5% as "one in 200": the figures
     check cannot find those words in the passage, and the small judge does not do the sum."""
     found: dict[int, Share] = {}
-    for rx in (_CLAIM_SHARE, _CLAIM_SHARE_QUALIFIED):
+    for rx in (_CLAIM_SHARE, _CLAIM_SHARE_QUALIFIED, _CLAIM_CHANGE):
         for m in rx.finditer(claim):
-            if m.start() in found or any(f.start <= m.start() < f.end for f in found.values()):
+            g = m.groups()[1:] if rx is _CLAIM_CHANGE else m.groups()  # (qualifier, count, part, half[, n])
+            span = 1 if rx is _CLAIM_CHANGE else 0
+            start, end = m.start(span), m.end(span)
+            if any(f.start <= start < f.end for f in found.values()):
                 continue
-            qual = " ".join((m.group(1) or "").lower().split())
-            n = m.group(5) if m.re is _CLAIM_SHARE else None
-            value = 100.0 / float(n.replace(",", "")) if n else _fraction_value(m.group(2), m.group(3), m.group(4))
+            qual = " ".join((g[0] or "").lower().split())
+            n = g[4] if len(g) > 4 else None
+            value = 100.0 / float(n.replace(",", "")) if n else _fraction_value(g[1], g[2], g[3])
             relation = "above" if qual in _ABOVE else "below" if qual in _BELOW else "about"
-            found[m.start()] = Share(m.group(), m.start(), m.end(), value, relation)
+            found[start] = Share(claim[start:end], start, end, value, relation)
     return sorted(found.values(), key=lambda sh: sh.start)
 
 
