@@ -85,7 +85,7 @@ def numbers(text: str) -> set[str]:
     out |= _scaled(text)
     out |= {value for value, _ in _scientific(text)}
     for m in _FRACTION.finditer(text):
-        share = _FRACTIONS[m.group(2).lower().rstrip("s")] * _COUNT.get((m.group(1) or "a").lower(), 1)
+        share = _fraction_value(m.group(1), m.group(2))
         out |= {f"{share:.0f}", f"{share:.1f}"}
     return {n[:-2] if n.endswith(".0") else n for n in out}
 
@@ -99,6 +99,11 @@ _SCALED = re.compile(r"\b(" + _NUMBER_WORDS.pattern + r")\s+(" + "|".join(_SCALE
 _FRACTION = re.compile(r"\b(a|an|one|two|three|1|2|3)?[\s-]*(half|thirds?|quarters?)\b", re.I)
 _FRACTIONS = {"half": 50.0, "third": 100 / 3, "quarter": 25.0}
 _COUNT = {"two": 2, "2": 2, "three": 3, "3": 3}
+
+
+def _fraction_value(count: str | None, part: str) -> float:
+    """The per cent a fraction in words states: ("two", "thirds") -> 66.7, (None, "half") -> 50."""
+    return _FRACTIONS[part.lower().rstrip("s")] * _COUNT.get((count or "a").lower(), 1)
 
 
 def _amount(word: str) -> float | None:
@@ -235,7 +240,8 @@ class Share:
     start: int
     end: int
     value: float  # per cent
-    relation: str  # "about", "below" (at most, nearly), "above" (at least, more than)
+    qualifier: str  # as written: "more than", or ""
+    relation: str  # "about", "above" (more than), "below" (at most), "nearly" (below, but close)
 
     def holds(self, pct: float) -> bool:
         """Whether a stated share of `pct` per cent makes the claim true: "more than two thirds"
@@ -244,46 +250,42 @@ class Share:
         if self.relation == "above":
             return pct >= self.value - 0.5
         if self.relation == "below":
-            return self.value - slack <= pct <= self.value + 0.5 if self.near else pct <= self.value + 0.5
+            return pct <= self.value + 0.5
+        if self.relation == "nearly":
+            return self.value - slack <= pct <= self.value + 0.5
         return abs(pct - self.value) <= slack
-
-    @property
-    def near(self) -> bool:  # "nearly", "almost": below, but close
-        return self.text.lower().startswith(("nearly", "almost", "just under"))
 
 
 _ABOVE = ("more than", "over", "above", "at least", "in excess of", "just over", "upwards of")
-_BELOW = ("less than", "under", "below", "fewer than", "at most", "up to", "nearly", "almost", "just under")
+_BELOW = ("less than", "under", "below", "fewer than", "at most", "up to")
+_NEARLY = ("nearly", "almost", "just under")
 _APPROX = ("about", "around", "approximately", "roughly", "some", "close to")
-_QUAL = "|".join(sorted(_ABOVE + _BELOW + _APPROX, key=len, reverse=True)).replace(" ", r"\s+")
+_QUAL = "|".join(sorted(_ABOVE + _BELOW + _NEARLY + _APPROX, key=len, reverse=True)).replace(" ", r"\s+")
+# a fraction in words: (count, third or quarter) or (half); "the second half" is no share of anything
+_FRACTION_WORDS = (r"(?:(one|two|three|a|an|1|2|3)[\s-]+(thirds?|quarters?)|"
+                   r"(?<!first )(?<!second )(?<!other )(?<!latter )(?<!former )(?<!the )(half))")
+_ONE_IN_WORDS = r"(?:one|1)[\s-]+in[\s-]+(\d{1,3}(?:,\d{3})+|\d+)\b"
 # "two thirds of", "more than half of", "by more than three quarters", "a one-in-200 risk". A
 # fraction is a share only as a share of something ("of") or with a relation; "half an hour" and
 # "the second half of the day" are not shares. A time after "of" is no group ("a quarter of an hour").
 _CLAIM_SHARE = re.compile(
-    r"\b(?:(" + _QUAL + r")\s+)?(?:an?\s+)?(?:"
-    r"(?:(one|two|three|a|an|1|2|3)[\s-]+(thirds?|quarters?)|(?<!first )(?<!second )(?<!other )(?<!latter )"
-    r"(?<!former )(?<!the )(half))"
+    r"\b(?:(" + _QUAL + r")\s+)?(?:an?\s+)?(?:" + _FRACTION_WORDS +
     r"(?=\s+of\s+(?!(?:an?\s+|the\s+)?(?:hour|minute|second|day|week|month|year|decade|century)s?\b))"
-    r"|(?:one|1)[\s-]+in[\s-]+(\d{1,3}(?:,\d{3})+|\d+)\b)", re.I)
+    r"|" + _ONE_IN_WORDS + ")", re.I)
 # with a relation ("nearly half"), or as a change ("rose by a quarter", "cut by half"; not "by a
 # third party")
 _CLAIM_SHARE_QUALIFIED = re.compile(
-    r"\b(" + _QUAL + r")\s+(?:an?\s+)?(?:(one|two|three|a|an|1|2|3)[\s-]+(thirds?|quarters?)|(half))\b(?![-‑])", re.I)
+    r"\b(" + _QUAL + r")\s+(?:an?\s+)?" + _FRACTION_WORDS + r"\b(?![-‑])", re.I)
 _CLAIM_CHANGE = re.compile(
     r"\b(?:rose|risen|rises?|increas\w*|fell|fallen|falls?|dropp\w*|drops?|declin\w*|decreas\w*|cut|"
     r"reduc\w*|gr[eo]wn?|grows?|climb\w*|jump\w*|shr[aiu]nk\w*)\s+by\s+"
-    r"(()(?:an?\s+)?(?:(one|two|three|a|an|1|2|3)[\s-]+(thirds?|quarters?)|(half)))\b(?![-‑])", re.I)
+    r"(()(?:an?\s+)?" + _FRACTION_WORDS + r")\b(?![-‑])", re.I)
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|per ?cent\b)", re.I)
 _PART_OF = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)\s+(?:of|out of)\s+(?:the\s+|all\s+)?(\d{1,3}(?:,\d{3})+|\d+)\b",
                       re.I)
+# as `_FRACTION`, but a third or a quarter needs its count: "the third chapter" states no share
 _STATED_FRACTION = re.compile(r"\b(?:(one|two|three|a|an)[\s-]+(thirds?|quarters?)|(half))\b", re.I)
-_ONE_IN = re.compile(r"\b(?:one|1)[\s-]+in[\s-]+(\d{1,3}(?:,\d{3})+|\d+)\b", re.I)
-
-
-def _fraction_value(count: str | None, part: str | None, half: str | None) -> float:
-    if half:
-        return 50.0
-    return _FRACTIONS[part.lower().rstrip("s")] * _COUNT.get((count or "a").lower(), 1)
+_ONE_IN = re.compile(r"\b" + _ONE_IN_WORDS, re.I)
 
 
 def claim_shares(claim: str) -> list[Share]:
@@ -293,16 +295,18 @@ def claim_shares(claim: str) -> list[Share]:
     found: dict[int, Share] = {}
     for rx in (_CLAIM_SHARE, _CLAIM_SHARE_QUALIFIED, _CLAIM_CHANGE):
         for m in rx.finditer(claim):
-            g = m.groups()[1:] if rx is _CLAIM_CHANGE else m.groups()  # (qualifier, count, part, half[, n])
+            # groups: qualifier, count, third or quarter, half[, N of one in N]
+            g = m.groups()[1:] if rx is _CLAIM_CHANGE else m.groups()
             span = 1 if rx is _CLAIM_CHANGE else 0
             start, end = m.start(span), m.end(span)
             if any(f.start <= start < f.end for f in found.values()):
                 continue
             qual = " ".join((g[0] or "").lower().split())
             n = g[4] if len(g) > 4 else None
-            value = 100.0 / float(n.replace(",", "")) if n else _fraction_value(g[1], g[2], g[3])
-            relation = "above" if qual in _ABOVE else "below" if qual in _BELOW else "about"
-            found[start] = Share(claim[start:end], start, end, value, relation)
+            value = 100.0 / float(n.replace(",", "")) if n else _fraction_value(g[1], g[2] or g[3])
+            relation = ("above" if qual in _ABOVE else "below" if qual in _BELOW
+                        else "nearly" if qual in _NEARLY else "about")
+            found[start] = Share(claim[start:end], start, end, value, g[0] or "", relation)
     return sorted(found.values(), key=lambda sh: sh.start)
 
 
@@ -314,7 +318,8 @@ def stated_shares(text: str) -> list[tuple[float, str]]:
         part, whole = (float(g.replace(",", "")) for g in m.groups())
         if 0 < part <= whole:
             out.append((100.0 * part / whole, m.group()))
-    out += [(_fraction_value(*m.groups()), m.group()) for m in _STATED_FRACTION.finditer(text)]
+    out += [(_fraction_value(count, part or half), m.group())
+            for m in _STATED_FRACTION.finditer(text) for count, part, half in [m.groups()]]
     out += [(100.0 / float(m.group(1).replace(",", "")), m.group()) for m in _ONE_IN.finditer(text)
             if float(m.group(1).replace(",", "")) > 0]
     return out
@@ -339,14 +344,12 @@ def restate_shares(claim: str, evidence: str) -> str:
         if match is None or match[1].lower() == sh.text.lower():
             continue
         v, words = match
-        qual = _QUAL_AT.match(sh.text)
-        if qual and abs(v - sh.value) < 0.5:  # "more than half" for "over 50%": the relation stays
-            words = f"{qual.group()}{words}"
+        if sh.qualifier and abs(v - sh.value) < 0.5:  # "more than half" for "over 50%": the relation stays
+            words = f"{sh.qualifier} {words}"
         claim = claim[: sh.start] + words + claim[sh.end:]
     return _restate_scientific(claim, evidence)
 
 
-_QUAL_AT = re.compile(r"(?:" + _QUAL + r")\s+", re.I)
 # "1.5 x 10^5", "1.5 × 10(5)" (a superscript as text extraction flattens it)
 _SCIENTIFIC = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[x×]\s*10\s*(?:\^\s*([-−]?\d{1,2})|\(\s*([-−]?\d{1,2})\s*\))(?![\w.])")
 
