@@ -421,6 +421,64 @@ def test_the_judge_reads_a_share_or_a_figure_as_the_passage_writes_it():
     assert judge.claims == ["70% of the schools kept it."]
 
 
+def test_a_figure_given_in_another_unit_is_the_same():
+    """"300 ms" is "0.3 seconds" and "64 KiB" is "65,536 bytes": the figures check converts units
+    of one dimension, and the judge reads the passage's own quantity in the claim's place."""
+    from rag.answer.verify import restate_shares
+
+    p = "The timeout is one second and the buffer holds 64 KiB; a retry waits 300 ms."
+    assert hard_failures("The timeout is 1,000 ms.", p) == []
+    assert hard_failures("The buffer holds 65,536 bytes.", p) == []
+    assert hard_failures("A retry waits 0.3 seconds.", p) == []
+    assert hard_failures("A retry waits 3 seconds.", p) == ["number 3 not in the passage"]
+    # another dimension is another quantity; the same figure without its unit must still be stated
+    assert hard_failures("The buffer holds 1,000 metres.", p) == ["number 1000 not in the passage"]
+    assert hard_failures("It waits 1,000 ms, then 1000 more.", p) == ["number 1000 not in the passage"]
+    assert hard_failures("A block is 2 KB.", "A block is 2,048 bytes.") == []  # "KB" in either sense
+    # the same number in another unit is another quantity
+    assert hard_failures("A block is 2 KB.", "A block is 2 MB.") == ["number 2 KB not in the passage",
+                                                                    "KB not in the passage"]
+    assert hard_failures("A block is 2 KB.", "A block is 2.") == ["KB not in the passage"]
+    assert hard_failures("It waits 30 seconds.", "It waits 30 minutes.") == ["number 30 seconds not in the passage"]
+    assert hard_failures("Half a minute passes.", "30 seconds pass.") == []
+    assert restate_shares("The timeout is 1,000 ms.", p) == "The timeout is one second."
+    # a whole figure written with a decimal is that figure
+    assert hard_failures("Values range up to 1.0.", "Set the maximum to 1.0 for values in [0:1].") == []
+
+
+def test_a_share_is_read_against_the_sentence_it_is_about():
+    """A share in words holds only for a share the sentence closest to the claim states, not
+    for one another sentence of the passage gives something else."""
+    p = "The pass rate of the evening classes was 42% (21 of 50 pupils). Of these, 18% sat the upper 50% of the papers."
+    assert hard_failures("More than half of the evening classes' pupils passed.", p) == [
+        "number More than half not in the passage"]
+    assert hard_failures("Fewer than half of the evening classes' pupils passed.", p) == []
+
+
+def test_a_word_the_passage_negates_by_its_prefix_is_denied():
+    """"An insignificant trend" does not state "significantly higher"; "informed" is no negation of "formed"."""
+    p = "There was an insignificant trend toward more falls in the treated group; the dose was unchanged."
+    assert denied("The treated group had significantly more falls.", p) == ["the passage says “insignificant”"]
+    assert denied("The dose changed.", p) == ["the passage says “unchanged”"]
+    assert denied("The dose was unchanged.", p) == []
+    assert denied("The effect was significant.", "The effect was non-significant.") == [
+        "the passage says “non-significant”"]
+    assert denied("The form was filed.", "They were informed that it was filed.") == []
+
+
+def test_a_name_the_passage_gives_as_the_acronym_of_its_initials_is_there():
+    """The claim may spell out what the passage abbreviates, small words skipped ("Office on
+    Drugs and Crime" for "ODC"); other names must still be stated."""
+    p = "The panel was chaired by the UNODC representative; CGI scripts run as nobody."
+    assert hard_failures("The United Nations Office on Drugs and Crime chaired the panel.", p) == []
+    assert hard_failures("Common Gateway Interface scripts run as nobody.", p) == []
+    assert hard_failures("The United Nations Office on Drugs and Crime chaired the Geneva panel.", p) == [
+        "Geneva not in the passage"]
+    assert hard_failures("The United Nations Development Programme chaired the panel.", p) == [
+        "United not in the passage", "Nations not in the passage", "Development not in the passage",
+        "Programme not in the passage"]
+
+
 def test_a_question_word_is_no_name():
     from rag.answer.relevance import asked_names
 

@@ -3,18 +3,20 @@
 For each (claim, passage) pair:
 1. Hard checks, any failure is final: every number in the claim appears in the passage
    (figures written as words or in scientific notation count: "fifteenth", "one thousand",
-   "half", "1.5 x 10^5"), and a share the claim gives in words or as "one in N" ("more than two
+   "half", "1.5 x 10^5", and so does a quantity in another unit: "1,000 ms" for "one second";
+   `quantities`), and a share the claim gives in words or as "one in N" ("more than two
    thirds", "about one in 200") is true of a share the passage states (`claim_shares`); every name
    (capitalised word not opening the sentence, acronym; an opening acronym or possessive,
-   "Ghana's delegate", too) appears in the passage, spelled out ("MRI") or not, or in its
-   document's title, symbol, date or the passage's headings. Figures and names the question itself states count as given. Then who and what the
-   passage binds them to: a figure the passage lists for another group ("39% of ART, and 41% of
+   "Ghana's delegate", too) appears in the passage, spelled out ("MRI") or as the acronym of its
+   initials ("UNODC"), or in its document's title, symbol, date or the passage's headings.
+   Figures and names the question itself states count as given. Then who and what the passage
+   binds them to: a figure the passage lists for another group ("39% of ART, and 41% of
    TB patients", or paired by "respectively"; `misbound`), a figure from paragraphs that never
    name the speaker the claim names (`misattributed`), a word the passage denies ("the purchase -
-   but not the sale", or "were not predictive" in the sentence closest to the claim; `denied`),
-   "on behalf of" turned round (`swapped_behalf`), contrasted clauses swapped ("A ... x, while
-   B ... y" given as "B ... x, while A ... y"; `crossed`). Each says nothing where it cannot read
-   the structure.
+   but not the sale", "an insignificant trend", or "were not predictive" in the sentence closest
+   to the claim; `denied`), "on behalf of" turned round (`swapped_behalf`), contrasted clauses
+   swapped ("A ... x, while B ... y" given as "B ... x, while A ... y"; `crossed`). Each says
+   nothing where it cannot read the structure.
 2. Evidence score on the best window of one or two passage sentences, or of a paragraph's
    opening (who speaks) through its third or fourth sentence:
    0.5 * cosine(claim, window) + 0.5 * share of the claim's content terms in the window;
@@ -87,7 +89,12 @@ def numbers(text: str) -> set[str]:
     for m in _FRACTION.finditer(text):
         share = _fraction_value(m.group(1), m.group(2))
         out |= {f"{share:.0f}", f"{share:.1f}"}
-    return {n[:-2] if n.endswith(".0") else n for n in out}
+    return {_plain(n) for n in out}
+
+
+def _plain(figure: str) -> str:
+    """A figure as the checks compare it: "50.0" -> "50" (a whole value written with a decimal)."""
+    return figure[:-2] if figure.endswith(".0") else figure
 
 
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
@@ -144,7 +151,7 @@ def claim_numbers(text: str, ordinals: bool = True) -> set[str]:
     """Figures a claim asserts: digits only (number words in claims are mostly not figures).
     `ordinals`: "20th" counts (as 20), as the passage must state it too; off where a figure must
     be a quantity ("the 48th meeting" answers no "how many")."""
-    return {m.group(1).replace(",", "") for m in _NUM.finditer(text) if ordinals or not m.group(2)}
+    return {_plain(m.group(1).replace(",", "")) for m in _NUM.finditer(text) if ordinals or not m.group(2)}
 
 
 def _join_spaced_thousands(claim: str, have: set[str]) -> str:
@@ -217,6 +224,28 @@ def absent_names(claim: str, text: str, given: str = "") -> list[str]:
         stem = norm(name)[: max(4, min(len(name), 6) - 1)]
         if stem not in hay and not spelled_out(name, text):
             out.append(name)
+    if out:
+        covered = abbreviated(claim, text) | unit_names(claim, text)
+        out = [name for name in out if name not in covered]
+    return out
+
+
+_CAPITALISED_RUN = re.compile(r"[A-Z][\w’'-]*(?:\s+(?:(?:of|and|the|for|in|on|to)\s+)*[A-Z][\w’'-]*)+")
+
+
+def abbreviated(claim: str, text: str) -> set[str]:
+    """The words of the claim's names that `text` gives as an acronym of their initials: "United
+    Nations Office on Drugs and Crime" where the text says "UNODC" (small words such as "on" may
+    be skipped), as `spelled_out` reads the other way round."""
+    acronyms = set(re.findall(r"\b[A-Z]{2,8}(?=s?\b)", text))
+    out: set[str] = set()
+    for m in _CAPITALISED_RUN.finditer(claim):
+        words = m.group().split()
+        caps = [w for w in words if w[0].isupper()]
+        for i in range(len(caps)):
+            for j in range(i + 2, len(caps) + 1):
+                if "".join(w[0] for w in caps[i:j]) in acronyms:
+                    out |= set(caps[i:j])
     return out
 
 
@@ -227,10 +256,24 @@ def absent_figures(claim: str, *texts: str) -> set[str]:
     have = set().union(*map(numbers, texts))
     shares = claim_shares(claim)
     plain = claim_numbers(_join_spaced_thousands(_without(claim, shares), have)) - have
+    found, wrong = _quantity_figures(claim, plain, texts)
+    plain = (plain - found) | wrong
     if shares:
-        stated = [v for t in texts for v, _ in stated_shares(t)]
+        stated = [v for t in texts for v in _bound_shares(claim, t)]
         plain |= {sh.text for sh in shares if not any(sh.holds(v) for v in stated)}
     return plain
+
+
+def _bound_shares(claim: str, text: str) -> list[float]:
+    """The shares `text` states in the sentences that share most of the claim's words, among
+    those stating a share: "more than half of the specimens" is read against the specimens'
+    42.6%, not against "the outer 50% of the wall" two sentences on (as `misbound` reads figures)."""
+    stating = [(x, shares) for a, b in split_sentences(text) for x in [text[a:b]] if (shares := stated_shares(x))]
+    if len(stating) < 2:
+        return [v for v, _ in stated_shares(text)]
+    terms = content_terms(claim)
+    overlap = [len(terms & content_terms(x)) for x, _ in stating]
+    return [v for (_, shares), k in zip(stating, overlap) if k == max(overlap) for v, _ in shares]
 
 
 @dataclass(frozen=True)
@@ -347,7 +390,7 @@ def restate_shares(claim: str, evidence: str) -> str:
         if sh.qualifier and abs(v - sh.value) < 0.5:  # "more than half" for "over 50%": the relation stays
             words = f"{sh.qualifier} {words}"
         claim = claim[: sh.start] + words + claim[sh.end:]
-    return _restate_scientific(claim, evidence)
+    return _restate_quantities(_restate_scientific(claim, evidence), evidence)
 
 
 # "1.5 x 10^5", "1.5 × 10(5)" (a superscript as text extraction flattens it)
@@ -361,6 +404,123 @@ def _scientific(text: str) -> list[tuple[str, str]]:
         value = float(m.group(1)) * 10 ** int((m.group(2) or m.group(3)).replace("−", "-"))
         out.append((f"{value:.0f}" if value == int(value) else f"{value:g}", m.group()))
     return out
+
+
+# Units a quantity may be given in, with their size in their dimension's base unit (seconds,
+# bytes, metres, grams, litres). A writer may give "300 ms" as "0.3 seconds" or "64 KiB" as
+# "65,536 bytes": the same figure, which the figures check must not reject and the judge cannot
+# convert. Months and years are a twelfth apart exactly, never so many days. "KB", "MB" and "GB"
+# are used in both senses (1000 and 1024), so either counts.
+_UNITS_BY_DIMENSION = {
+    "time": {("ns", "nanoseconds?"): 1e-9, ("µs", "us", "microseconds?"): 1e-6,
+             ("ms", "msecs?", "milliseconds?"): 1e-3, ("s", "secs?", "seconds?"): 1.0,
+             ("mins?", "minutes?"): 60.0, ("h", "hrs?", "hours?"): 3600.0, ("days?",): 86400.0,
+             ("weeks?",): 604800.0, ("months?",): 31557600.0 / 12, ("years?", "yrs?"): 31557600.0},
+    "data": {("bytes?", "B"): 1.0, ("KiB", "kibibytes?"): 1024.0, ("MiB", "mebibytes?"): 2.0**20,
+             ("GiB", "gibibytes?"): 2.0**30, ("TiB",): 2.0**40, ("kB", "KB", "kilobytes?"): (1e3, 1024.0),
+             ("MB", "megabytes?"): (1e6, 2.0**20), ("GB", "gigabytes?"): (1e9, 2.0**30),
+             ("TB", "terabytes?"): (1e12, 2.0**40)},
+    "length": {("nm", "nanomet(?:re|er)s?"): 1e-9, ("µm", "micromet(?:re|er)s?"): 1e-6,
+               ("mm", "millimet(?:re|er)s?"): 1e-3, ("cm", "centimet(?:re|er)s?"): 1e-2,
+               ("m", "met(?:re|er)s?"): 1.0, ("km", "kilomet(?:re|er)s?"): 1e3},
+    "mass": {("µg", "micrograms?"): 1e-6, ("mg", "milligrams?"): 1e-3, ("g", "grams?"): 1.0,
+             ("kg", "kilograms?"): 1e3, ("tonnes?",): 1e6},
+    "volume": {("µl", "µL", "microlit(?:re|er)s?"): 1e-6, ("ml", "mL", "millilit(?:re|er)s?"): 1e-3,
+               ("l", "L", "lit(?:re|er)s?"): 1.0},
+}
+# each way of writing a unit -> (its dimension, its sizes)
+_UNIT_SIZES = {name: (dimension, size if isinstance(size, tuple) else (size,))
+               for dimension, table in _UNITS_BY_DIMENSION.items() for names, size in table.items() for name in names}
+_UNIT_NAMES = sorted(_UNIT_SIZES, key=len, reverse=True)
+_UNIT_PATTERN = "|".join(f"(?i:{n})" if len(n) > 3 else n for n in _UNIT_NAMES)
+# A figure (digits, a number in words, "half a") and its unit: "300 ms", "one second",
+# "1,048,576-byte", "half a minute". Abbreviations keep their case ("m" is no "M"); words do not.
+_QUANTITY = re.compile(
+    r"(?<![\w.,])(?:(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)|(?i:(" + _NUMBER_WORDS.pattern + r")|(half)\s+an?))"
+    r"(?:\s*-\s*|\s+|(?<=\d))(" + _UNIT_PATTERN + r")(?![\w%])")
+
+
+def _unit(written: str) -> tuple[str, tuple[float, ...]] | None:
+    """The dimension and sizes of a unit as written: an abbreviation as its case says, a word in
+    any case ("Seconds")."""
+    for name in _UNIT_NAMES:
+        if re.fullmatch(name, written) or (len(name) > 3 and re.fullmatch(name, written, re.I)):
+            return _UNIT_SIZES[name]
+    return None
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A figure with a unit, as written, with its values in its dimension's base unit."""
+    text: str
+    start: int
+    end: int
+    figure: str  # the figure as `claim_numbers` gives it ("1000" of "1,000 ms"), "" when in words
+    amount: float  # the figure's value in its own unit
+    unit: str  # as written
+    dimension: str
+    values: tuple[float, ...]  # more than one where the unit has two senses ("KB")
+
+    def equals(self, other: "Quantity") -> bool:
+        return self.dimension == other.dimension and any(
+            abs(a - b) <= 1e-9 * max(abs(a), abs(b)) for a in self.values for b in other.values)
+
+
+def quantities(text: str) -> list[Quantity]:
+    """Figures with a unit of time, data size, length, mass or volume a text states."""
+    out = []
+    for m in _QUANTITY.finditer(text):
+        digits, words, half, unit_text = m.groups()
+        unit = _unit(unit_text)
+        if unit is None or (words and _amount(words) is None):
+            continue
+        amount = float(digits.replace(",", "")) if digits else 0.5 if half else _amount(words)
+        figure = _plain(digits.replace(",", "")) if digits else ""
+        out.append(Quantity(m.group(), m.start(), m.end(), figure, amount, unit_text, unit[0],
+                            tuple(amount * size for size in unit[1])))
+    return out
+
+
+def _quantity_figures(claim: str, missing: set[str], texts: Sequence[str]) -> tuple[set[str], set[str]]:
+    """The claim's figures the texts state as quantities in another unit, and those they do not.
+
+    Found: a `missing` figure the claim gives, wherever it writes it, with a unit the texts
+    state the same quantity in ("1,000 ms" for "one second"). Wrong: a figure the claim gives
+    with a unit where the texts state that number only with another unit of the dimension and
+    no equal quantity ("30 seconds" where the passage says "30 minutes", "2 KB" for "2 MB")."""
+    written = quantities(claim)
+    if not written:
+        return set(), set()
+    stated = [q for t in texts for q in quantities(t)]
+    found, wrong = set(), set()
+    for n in missing:
+        at = [m for m in _NUM.finditer(claim) if _plain(m.group(1).replace(",", "")) == n]
+        with_unit = [q for q in written if q.figure == n]
+        if at and len(with_unit) == len(at) and all(any(q.equals(s) for s in stated) for q in with_unit):
+            found.add(n)
+    for q in written:
+        if q.figure and q.figure not in missing and not any(q.equals(s) for s in stated) and any(
+                s.dimension == q.dimension and s.amount == q.amount for s in stated):
+            wrong.add(q.text)
+    return found, wrong
+
+
+def unit_names(claim: str, text: str) -> set[str]:
+    """The units the claim writes after a figure ("KB" of "2 KB") where `text` states the same
+    quantity in any unit ("2,048 bytes"): a unit, not a name the text must repeat."""
+    stated = quantities(text)
+    return {q.unit for q in quantities(claim) if any(q.equals(s) for s in stated)}
+
+
+def _restate_quantities(claim: str, evidence: str) -> str:
+    """The claim's quantities the evidence states in another unit, written as the evidence
+    writes them ("1,000 ms" -> "one second"), for the judge (see `restate_shares`)."""
+    stated = quantities(evidence)
+    for q in reversed(quantities(claim)):
+        same = next((s for s in stated if q.equals(s)), None)
+        if same is not None and same.text.lower() != q.text.lower():
+            claim = claim[: q.start] + same.text + claim[q.end:]
+    return claim
 
 
 def _restate_scientific(claim: str, evidence: str) -> str:
@@ -606,6 +766,8 @@ def denied(claim: str, passage: str) -> list[str]:
         return []  # a claim that denies something itself: the judge reads which
     said = content_terms(claim) - set(_negated_terms(claim))
     uses, negated = Counter(tokenize(passage)), Counter(_negated_terms(passage))
+    if hit := _prefix_denied(said, passage):
+        return [f"the passage says “{hit}”"]
     only = {t for t in said if negated[t] and negated[t] >= uses[t]}
     if hit := [m.group(0) for m in _NEGATED.finditer(passage) if content_terms(m.group(1)) & only][:1]:
         return [f"the passage says “{hit[0]}”"]
@@ -622,6 +784,24 @@ def denied(claim: str, passage: str) -> list[str]:
             m = next(m for m in _NEGATED.finditer(sents[best]) if t in content_terms(m.group(1)))
             return [f"the passage says “{m.group(0)}”"]
     return []
+
+
+# "un-" and "non-" negate; "in-" only an adjective ("insufficient", "incomplete"), as "informed"
+# or "instance" are no negation of "formed" or "stance"
+_NEGATING_PREFIX = re.compile(r"\b(?:un|non-?)(?=[^\W\d_]{5})|\bin(?=[^\W\d_]{3,}(?:ant|ent|ive|ible|able|ect|ete|"
+                              r"ate|ous)(?:ly)?\b)", re.I)
+
+
+def _prefix_denied(said: set[str], passage: str) -> str:
+    """A word the passage states only with a negating prefix, where the claim states it plainly:
+    "an insignificant trend" against "significantly higher", "unchanged" against "changed"."""
+    uses = Counter(tokenize(re.sub(r"\b(non)-(?=\w)", r"\1", passage, flags=re.I)))
+    for m in _NEGATING_PREFIX.finditer(passage):
+        word = re.match(r"[\w-]+", passage[m.start():]).group()
+        plain = tokenize(passage[m.end() : m.start() + len(word)])
+        if plain and plain[0] in said and not uses[plain[0]]:
+            return word
+    return ""
 
 
 _BEHALF = re.compile(r"\bon behalf of\s+([^,.;:()]+)", re.I)
