@@ -22,7 +22,7 @@ def test_markdown_has_metrics_deltas_tags_and_items():
     base, cur = _runs()
     md = markdown(cur, compare(cur, base, Tolerances.load(), baseline_path="base.json"))
     assert md.startswith("# Eval run 20250102T000000Z")
-    assert "| Facts stated | 0.875 | 1.000 | -0.125 | 0.05 | FAIL |" in md
+    assert "| Facts stated | 0.875 | 1.000 | -0.125 | 0.1 | FAIL |" in md
     assert "**Baseline** base.json: **FAILED**" in md
     assert "## By tag" in md and "| a | 8 |" in md
     items = md.split("## Items")[1]
