@@ -6,13 +6,13 @@ the default suite's questions (each answer also makes the judge calls verificati
 --every answers it prints the LLM server's resident memory (from /proc, by the pid in
 RAG_HOME/llm/server.json) and the latency of the answers since the last row.
 
-How to read it: `growth` is RSS now minus RSS after the first 5 answers (the model, its context
-and a warm prompt cache); `slope` is the least-squares MB per answer over the rows after the 5th
-answer. The run fails (exit 1) when the growth exceeds --bound-mb. Before the fix in
+How to read it: `growth` is RSS now minus RSS after the first --warm answers (the model, its
+context and a warm prompt cache); `slope` is the least-squares MB per answer over the rows from
+that answer on. The run fails (exit 1) when the growth exceeds --bound-mb. Before the fix in
 rag/llm/app.py the server grew by ~0.4 GB per answer; flat means the slope is near 0.
 
     python bench/soak_server.py --answers 200            # the full soak
-    python bench/soak_server.py --answers 30 --every 5   # the short version tests/test_soak.py runs
+    python bench/soak_server.py --answers 8 --every 1 --warm 3   # the short run of tests/test_soak.py
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def questions() -> list[str]:
     return [i["question"] for i in items if not i.get("history")]
 
 
-def run(answers: int, every: int, bound_mb: float, home: Path, log=print) -> dict:
+def run(answers: int, every: int, bound_mb: float, home: Path, warm: int = 5, log=print) -> dict:
     import httpx
 
     import _common as c  # bench/ is on sys.path: this script's folder
@@ -90,7 +90,7 @@ def run(answers: int, every: int, bound_mb: float, home: Path, log=print) -> dic
                 errors += 1
             if pid is None:
                 pid = json.loads((home / "llm" / "server.json").read_text())["pid"]
-            if n == 5 or n % every == 0 or n == answers:
+            if n == warm or n % every == 0 or n == answers:
                 row = {"answers": n, "rss_mb": round(rss_mb(pid), 1),
                        "latency_p50_s": round(statistics.median(lat), 2), "latency_max_s": round(max(lat), 2),
                        "errors": errors}
@@ -104,15 +104,16 @@ def run(answers: int, every: int, bound_mb: float, home: Path, log=print) -> dic
         proc.wait(30)
         subprocess.run([sys.executable, "-m", "rag.cli", "llm", "stop"], cwd=ROOT, env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    after5 = next(r["rss_mb"] for r in rows if r["answers"] >= 5)
-    later = [r for r in rows if r["answers"] >= 5]
+    warmed = next(r["rss_mb"] for r in rows if r["answers"] >= warm)
+    later = [r for r in rows if r["answers"] >= warm]
     result = {
         "answers": answers,
+        "warm": warm,
         "rows": rows,
-        "rss_after_5_mb": after5,
+        "rss_after_warm_mb": warmed,
         "rss_end_mb": rows[-1]["rss_mb"],
         "rss_max_mb": max(r["rss_mb"] for r in later),
-        "growth_mb": round(max(r["rss_mb"] for r in later) - after5, 1),
+        "growth_mb": round(max(r["rss_mb"] for r in later) - warmed, 1),
         "slope_mb_per_answer": round(slope([r["answers"] for r in later], [r["rss_mb"] for r in later]), 2),
         "errors": rows[-1]["errors"],
         "bound_mb": bound_mb,
@@ -126,16 +127,18 @@ def main() -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--answers", type=int, default=200, help="Answers to ask (default 200).")
     p.add_argument("--every", type=int, default=10, help="Log a row every N answers (default 10).")
+    p.add_argument("--warm", type=int, default=5,
+                   help="Answers that fill the prompt cache before growth is counted (default 5).")
     p.add_argument("--bound-mb", type=float, default=1024.0,
-                   help="Largest RSS growth allowed after the first 5 answers, MB (default 1024).")
+                   help="Largest RSS growth allowed after the first --warm answers, MB (default 1024).")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
     import _common  # imported before the run: the results' meta times the run from here
 
     with tempfile.TemporaryDirectory(prefix="rag-soak-") as tmp:
-        result = run(args.answers, args.every, args.bound_mb, Path(tmp))
-    print(f"growth after answer 5: {result['growth_mb']} MB (bound {args.bound_mb:g}); "
+        result = run(args.answers, args.every, args.bound_mb, Path(tmp), warm=args.warm)
+    print(f"growth after answer {args.warm}: {result['growth_mb']} MB (bound {args.bound_mb:g}); "
           f"slope {result['slope_mb_per_answer']} MB/answer; errors {result['errors']}")
     if args.out == DEFAULT_OUT:  # the committed results file carries the run's meta (bench/_common.py)
         _common.write_results("soak_server", result)

@@ -359,7 +359,8 @@ def _fault_table(data: dict) -> Table:
 
 def _soak_table(data: dict) -> Table:
     return (["Embedded LLM server", "Value"], [
-        ["Answers", fmt(data.get("answers"))], ["RSS after the fifth answer", f"{fmt(data.get('rss_after_5_mb'))} MB"],
+        ["Answers", fmt(data.get("answers"))],
+        [f"RSS after answer {fmt(data.get('warm'))}", f"{fmt(data.get('rss_after_warm_mb'))} MB"],
         ["Growth after it", f"{fmt(data.get('growth_mb'))} MB"],
         ["Slope", f"{fmt(data.get('slope_mb_per_answer'))} MB per answer"], ["Errors", fmt(data.get("errors"))]])
 
