@@ -34,6 +34,7 @@ The best window is the quoted span a citation shows, with exact offsets into the
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -230,7 +231,11 @@ def absent_names(claim: str, text: str, given: str = "") -> list[str]:
     return out
 
 
-_CAPITALISED_RUN = re.compile(r"[A-Z][\w’'-]*(?:\s+(?:(?:of|and|the|for|in|on|to)\s+)*[A-Z][\w’'-]*)+")
+# Small words a name may hold between its capitalised words ("Office on Drugs and Crime"), and
+# the wider set an acronym's spelling-out may skip ("Food and Drug Administration", "a", "by").
+_NAME_JOINERS = ("of", "and", "the", "for", "in", "on", "to")
+_SMALL_WORDS = {*_NAME_JOINERS, "a", "an", "with", "by"}
+_CAPITALISED_RUN = re.compile(r"[A-Z][\w’'-]*(?:\s+(?:(?:" + "|".join(_NAME_JOINERS) + r")\s+)*[A-Z][\w’'-]*)+")
 
 
 def abbreviated(claim: str, text: str) -> set[str]:
@@ -466,8 +471,10 @@ class Quantity:
             abs(a - b) <= 1e-9 * max(abs(a), abs(b)) for a in self.values for b in other.values)
 
 
-def quantities(text: str) -> list[Quantity]:
-    """Figures with a unit of time, data size, length, mass or volume a text states."""
+@functools.lru_cache(maxsize=512)
+def quantities(text: str) -> tuple[Quantity, ...]:
+    """Figures with a unit of time, data size, length, mass or volume a text states (remembered:
+    the figures check and the names check read the same claim and passage)."""
     out = []
     for m in _QUANTITY.finditer(text):
         digits, words, half, unit_text = m.groups()
@@ -478,7 +485,7 @@ def quantities(text: str) -> list[Quantity]:
         figure = _plain(digits.replace(",", "")) if digits else ""
         out.append(Quantity(m.group(), m.start(), m.end(), figure, amount, unit_text, unit[0],
                             tuple(amount * size for size in unit[1])))
-    return out
+    return tuple(out)
 
 
 def _quantity_figures(claim: str, missing: set[str], texts: Sequence[str]) -> tuple[set[str], set[str]]:
@@ -530,9 +537,6 @@ def _restate_scientific(claim: str, evidence: str) -> str:
     if not forms:
         return claim
     return _NUM.sub(lambda m: forms.get(m.group(1).replace(",", ""), m.group()), claim)
-
-
-_SMALL_WORDS = {"of", "and", "the", "for", "in", "on", "to", "a", "an", "with", "by"}
 
 
 def spelled_out(name: str, text: str) -> bool:
