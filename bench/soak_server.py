@@ -131,7 +131,8 @@ def main() -> int:
                    help="Answers that fill the prompt cache before growth is counted (default 5).")
     p.add_argument("--bound-mb", type=float, default=1024.0,
                    help="Largest RSS growth allowed after the first --warm answers, MB (default 1024).")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                   help="Where the results go (default bench/results/soak_server.json, with the run's meta).")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
     import _common  # imported before the run: the results' meta times the run from here
