@@ -129,6 +129,9 @@ def _summary(run: dict, cmp) -> str:
 @click.option("--half", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True,
               help="Which half of the suite (fixed by a hash of each item id): fit rules and thresholds on "
               "dev, report test.")
+@click.option("--shard", metavar="K/N", default=None,
+              help="Ask only the K-th of N fixed parts of the items (by a hash of each id; with --half, of "
+              "that half): to split a run over machines, or to fit a time budget (CI asks 1/2 of each test half).")
 @click.option("--tolerances", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=TOLERANCES,
               show_default="eval/tolerances.yaml", help="Tolerances of the baseline gate.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -138,12 +141,12 @@ def _summary(run: dict, cmp) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="No per-item progress.")
 @click.option("--collection", metavar="NAME", default=None,
               help="The collection whose documents answer (default: RAG_COLLECTION, else 'default').")
-def run_cmd(suite, baseline, repeat, mode, k, only, tag, limit, half, tolerances, out, resume, as_json, quiet,
+def run_cmd(suite, baseline, repeat, mode, k, only, tag, limit, half, shard, tolerances, out, resume, as_json, quiet,
             collection):
     """Run SUITE (default eval/suites/default.yaml) through the pipeline and score it."""
     from eval.compare import Tolerances, compare, load_run
     from eval.runner import Checkpoint, run_suite, save_run
-    from eval.suite import lint_against_corpus, load_suite
+    from eval.suite import lint_against_corpus, load_suite, parse_shard
     from rag.pipeline import Assistant
     from rag.cli import collection_settings
     from rag.index.versions import write_atomic
@@ -151,7 +154,8 @@ def run_cmd(suite, baseline, repeat, mode, k, only, tag, limit, half, tolerances
 
     settings = collection_settings(check_collection(collection) if collection else None)
     tol = Tolerances.load(tolerances)
-    suite = load_suite(suite or DEFAULT_SUITE).select(tuple(only), tuple(tag), limit, half)
+    suite = load_suite(suite or DEFAULT_SUITE).select(tuple(only), tuple(tag), limit, half,
+                                                      parse_shard(shard) if shard else None)
     for w in suite.warnings:
         click.echo(f"warning: {w}", err=True)
     base, base_path = load_run(_baseline_spec(baseline), _runs_dir(settings)) if baseline else (None, None)

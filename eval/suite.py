@@ -36,9 +36,21 @@ class SuiteError(RagError):
     exit_code = 2
 
 
+def _id_hash(item_id: str) -> int:
+    return int(hashlib.sha256(item_id.encode()).hexdigest(), 16)
+
+
 def half_of(item_id: str) -> str:
     """"dev" or "test" for an item (or labelled pair) id, fixed by a hash of the id."""
-    return HALVES[int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 2]
+    return HALVES[_id_hash(item_id) % 2]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """"K/N" (the K-th of N shards) as (K, N); a SuiteError saying the form otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise SuiteError(f"shard {text!r}: write K/N with 1 <= K <= N, e.g. 1/2 (the first of two halves)")
+    return int(m.group(1)), int(m.group(2))
 
 
 @dataclass(frozen=True)
@@ -82,11 +94,20 @@ class Suite:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def select(self, ids: tuple[str, ...] = (), tags: tuple[str, ...] = (), limit: int | None = None,
-               half: str | None = None) -> "Suite":
+               half: str | None = None, shard: tuple[int, int] | None = None) -> "Suite":
         """A sub-suite: items with one of `ids` or one of `tags` (all when both are empty), in `half`
-        ("dev" or "test"; None or "all": both), first `limit`."""
+        ("dev" or "test"; None or "all": both), in `shard` (K, N), first `limit`.
+
+        Shard K of N: the items chosen so far, in the order of a hash of their ids, dealt to N parts
+        in turn, answerable and unanswerable ones separately, so that each part holds its share of
+        both (a part of a half holds refusals to gate on); it keeps the suite's order."""
         items = [i for i in self.items if (not ids or i.id in ids) and (not tags or set(tags) & set(i.tags))
                  and half in (None, "all", i.half)]
+        if shard is not None:
+            k, n = shard
+            dealt = {i.id for kind in (True, False)
+                     for i in sorted((i for i in items if i.answerable is kind), key=lambda i: _id_hash(i.id))[k - 1::n]}
+            items = [i for i in items if i.id in dealt]
         if ids:
             unknown = sorted(set(ids) - {i.id for i in self.items})
             if unknown:

@@ -151,3 +151,20 @@ def test_committed_baselines_were_recorded_under_the_default_settings(baseline, 
     recorded = json.loads((ROOT / "eval" / "baselines" / baseline).read_text())
     assert _unfair({"settings": settings_info(Settings())}, {"settings": recorded["settings"]}) == [], (
         f"re-record eval/baselines/{baseline} under the new defaults (rag eval run ... --out)")
+
+
+@pytest.mark.parametrize("baseline", sorted(p.name for p in (ROOT / "eval" / "baselines").glob("*.json")))
+def test_committed_baselines_ask_what_the_ci_gate_asks(baseline):
+    """Each baseline holds the items its gate asks, as the suite now words them (quote: every item;
+    embedded: the test half; shard: half of it, tests/test_eval_ci.py): a suite edited without
+    re-recording makes the gate refuse the comparison, caught here in a second instead."""
+    from eval.registry import load_registry
+    from eval.suite import load_suite
+
+    name, _, kind = baseline.removesuffix(".json").partition("-")
+    suite = load_suite(load_registry()[name].items)
+    selected = {"quote": suite, "embedded": suite.select(half="test")}.get(
+        kind, suite.select(half="test", shard=(1, 2)))
+    recorded = json.loads((ROOT / "eval" / "baselines" / baseline).read_text())
+    assert recorded["suite"]["hash"] == selected.hash and len(recorded["items"]) == len(selected.items), (
+        f"re-record eval/baselines/{baseline} (docs/evaluation.md, 'The gate')")

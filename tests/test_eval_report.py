@@ -12,8 +12,8 @@ from test_eval_compare import item, make_run
 def _runs():
     base = make_run([item(f"q{i}", latency=1000 + 100 * i, tags=("a", "b") if i % 2 else ("a",)) for i in range(8)],
                     id="20250101T000000Z")
-    cur = make_run([item("q0", passed=False, tags=("a",))]
-                   + [item(f"q{i}", latency=1500 + 100 * i, tags=("a", "b") if i % 2 else ("a",)) for i in range(1, 8)],
+    cur = make_run([item("q0", passed=False, tags=("a",)), item("q1", tags=("a", "b")), item("q2", passed=False, tags=("a",))]
+                   + [item(f"q{i}", latency=1500 + 100 * i, tags=("a", "b") if i % 2 else ("a",)) for i in range(3, 8)],
                    id="20250102T000000Z")
     return base, cur
 
@@ -22,7 +22,7 @@ def test_markdown_has_metrics_deltas_tags_and_items():
     base, cur = _runs()
     md = markdown(cur, compare(cur, base, Tolerances.load(), baseline_path="base.json"))
     assert md.startswith("# Eval run 20250102T000000Z")
-    assert "| Facts stated | 0.875 | 1.000 | -0.125 | 0.1 | FAIL |" in md
+    assert "| Facts stated | 0.750 | 1.000 | -0.250 | 0.13 | FAIL |" in md
     assert "**Baseline** base.json: **FAILED**" in md
     assert "## By tag" in md and "| a | 8 |" in md
     items = md.split("## Items")[1]

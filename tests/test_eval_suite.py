@@ -7,7 +7,7 @@ import json
 import pytest
 
 from eval import DEFAULT_SUITE
-from eval.suite import Item, SuiteError, document_matches, load_suite, write_drafts
+from eval.suite import Item, SuiteError, document_matches, load_suite, parse_shard, write_drafts
 
 
 def test_default_suite_loads():
@@ -79,6 +79,28 @@ def test_select_by_id_tag_limit():
     assert len(suite.select(limit=3).items) == 3
     with pytest.raises(SuiteError, match="no item with id q999"):
         suite.select(ids=("q999",))
+
+
+def test_shards_split_a_half_into_fixed_parts_each_with_refusals(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text("".join(json.dumps({"id": f"i{n}", "question": f"Q{n}?", "answerable": n % 4 != 0,
+                                     **({"facts": ["x"]} if n % 4 else {})}) + "\n" for n in range(40)))
+    suite = load_suite(p)
+    test = suite.select(half="test")
+    parts = [test.select(shard=(k, 3)) for k in (1, 2, 3)]
+    ids = [[i.id for i in part.items] for part in parts]
+    # the parts cover the half, share nothing, keep the suite's order and are of near-equal size
+    assert sorted(sum(ids, [])) == sorted(i.id for i in test.items) and len(set(sum(ids, []))) == len(test.items)
+    assert all(x == sorted(x, key=lambda i: int(i[1:])) for x in ids)
+    assert max(map(len, ids)) - min(map(len, ids)) <= 2
+    for part in parts:  # answerable and unanswerable items dealt separately: each part holds both
+        assert {i.answerable for i in part.items} == {True, False}
+    # fixed by the ids: the same part from the whole suite, read again
+    assert [i.id for i in load_suite(p).select(half="test", shard=(2, 3)).items] == ids[1]
+    assert parse_shard("1/2") == (1, 2) and parse_shard(" 3 / 3 ") == (3, 3)
+    for bad in ("0/2", "3/2", "half", ""):
+        with pytest.raises(SuiteError, match="write K/N"):
+            parse_shard(bad)
 
 
 def test_document_matching():

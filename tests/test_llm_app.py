@@ -57,15 +57,17 @@ def test_restoring_a_trimmed_state_broadcasts_its_row_like_the_full_copy():
     assert (full[:3] == 0).all() and (full[3:] == 1).all()
 
 
-def test_amx_is_read_from_the_cpu_flags(tmp_path):
-    from rag.llm.app import cpu_has_amx
+def test_amx_and_the_vector_family_are_read_from_the_cpu_flags(tmp_path):
+    from rag.llm.app import cpu_has_amx, vector_family
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
-    assert not cpu_has_amx(str(info))
+    assert not cpu_has_amx(str(info)) and vector_family(str(info)) == "avx512"
     info.write_text("processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_int8 amx_tile\n")
-    assert cpu_has_amx(str(info))
-    assert not cpu_has_amx(str(tmp_path / "missing"))
+    assert cpu_has_amx(str(info)) and vector_family(str(info)) == "amx"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse fma avx f16c avx2\n")
+    assert vector_family(str(info)) == "avx2"
+    assert not cpu_has_amx(str(tmp_path / "missing")) and vector_family(str(tmp_path / "missing")) == "other"
 
 
 def test_models_loaded_after_the_switch_skip_extra_buffer_types(monkeypatch):

@@ -43,16 +43,31 @@ def rss_bytes(pid: int | str = "self") -> int:
         return 0
 
 
-def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU advertises AMX matrix instructions (Linux's `amx_int8` / `amx_tile` flags)."""
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty where there is no /proc/cpuinfo)."""
     try:
         with open(cpuinfo) as f:
             for line in f:
                 if line.startswith("flags"):
-                    return bool({"amx_int8", "amx_tile"} & set(line.split(":", 1)[-1].split()))
+                    return set(line.split(":", 1)[-1].split())
     except OSError:
         pass
-    return False
+    return set()
+
+
+def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU advertises AMX matrix instructions (Linux's `amx_int8` / `amx_tile` flags)."""
+    return bool({"amx_int8", "amx_tile"} & cpu_flags(cpuinfo))
+
+
+def vector_family(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The widest vector instructions llama.cpp's kernels use on this CPU: "amx", "avx512", "avx2"
+    or "other". It is built for the machine it is installed on, and its sums, hence the model's
+    replies at temperature 0, differ between these families (not between runs on one of them)."""
+    flags = cpu_flags(cpuinfo)
+    if cpu_has_amx(cpuinfo):
+        return "amx"
+    return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
 
 
 def without_extra_buffer_types() -> None:
