@@ -105,8 +105,10 @@ class Suite:
                  and half in (None, "all", i.half)]
         if shard is not None:
             k, n = shard
-            dealt = {i.id for kind in (True, False)
-                     for i in sorted((i for i in items if i.answerable is kind), key=lambda i: _id_hash(i.id))[k - 1::n]}
+            dealt = set()
+            for kind in (True, False):
+                ordered = sorted((i for i in items if i.answerable is kind), key=lambda i: _id_hash(i.id))
+                dealt |= {i.id for i in ordered[k - 1::n]}
             items = [i for i in items if i.id in dealt]
         if ids:
             unknown = sorted(set(ids) - {i.id for i in self.items})

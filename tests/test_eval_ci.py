@@ -2,20 +2,22 @@
 
 Each suite's corpus is indexed once, with the real embedder, in a data directory of its own.
 Quote mode (no LLM) asks every item and is compared with eval/baselines/<suite>-quote.json.
-Generate mode, on the embedded model served by the real llama.cpp server, asks half of the suite's
-test half (`--half test --shard 1/2`: the dev half is what rules and thresholds are fitted on, and
-the whole test half would take about 30 minutes of CI's 45 on 2 cores; `rag eval suites --half
-test` reports all of it). It is compared with the baseline recorded on a CPU of this machine's
-vector family (`vector_family`: llama.cpp's sums, hence the model's replies, differ between AVX2
-and AVX512, and not between runs on one of them): eval/baselines/<suite>-embedded-<family>.json,
-else <suite>-embedded.json (recorded with AVX512). A drop past eval/tolerances.yaml fails the
-test, so `make test` (and CI) fails with it; the comparison table is in the assertion message.
+Generate mode, on the embedded model served by the real llama.cpp server, asks half of the
+suite's test half (`--half test --shard 1/2`: the dev half is what rules and thresholds are
+fitted on, and the whole test half would take about 30 minutes of CI's 45 on 2 cores; `rag eval
+suites --half test` reports all of it). It is compared with the baseline recorded on a CPU of
+this machine's vector family (`vector_family`: llama.cpp's sums, hence the model's replies,
+differ between AVX2 and AVX512, and not between runs on one of them):
+eval/baselines/<suite>-embedded-shard-<family>.json, else <suite>-embedded-shard.json (recorded
+with AVX512). A drop past eval/tolerances.yaml fails the test, so `make test` (and CI) fails with
+it; the comparison table is in the assertion message.
 
 Re-record a baseline after an intended change (and say why in the commit), e.g. for pydocs:
     rag ingest eval/corpora/pydocs/
     rag eval eval/suites/pydocs.yaml --mode quote --out eval/baselines/pydocs-quote.json
-    rag eval eval/suites/pydocs.yaml --half test --shard 1/2 --out eval/baselines/pydocs-embedded.json
-(on a machine with AVX512; with AVX2 only, --out eval/baselines/pydocs-embedded-avx2.json).
+    rag eval eval/suites/pydocs.yaml --half test --out eval/baselines/pydocs-embedded.json
+    rag eval eval/suites/pydocs.yaml --half test --shard 1/2 --out eval/baselines/pydocs-embedded-shard.json
+(on a machine with AVX512; with AVX2 and no AVX512, --out eval/baselines/pydocs-embedded-shard-avx2.json).
 """
 
 from __future__ import annotations
@@ -78,8 +80,8 @@ def test_quote_mode_holds_against_its_baseline(homes, monkeypatch, name):
 
 def embedded_baseline(name: str) -> str:
     """The suite's generate-mode baseline for this machine's CPU family, if one was recorded on it."""
-    own = f"{name}-embedded-{vector_family()}"
-    return own if (EVAL_DIR / "baselines" / f"{own}.json").exists() else f"{name}-embedded"
+    own = f"{name}-embedded-shard-{vector_family()}"
+    return own if (EVAL_DIR / "baselines" / f"{own}.json").exists() else f"{name}-embedded-shard"
 
 
 @pytest.mark.parametrize("name", list(SUITES))
