@@ -55,9 +55,12 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     return set()
 
 
+_AMX_FLAGS = {"amx_int8", "amx_tile"}
+
+
 def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether the CPU advertises AMX matrix instructions (Linux's `amx_int8` / `amx_tile` flags)."""
-    return bool({"amx_int8", "amx_tile"} & cpu_flags(cpuinfo))
+    return bool(_AMX_FLAGS & cpu_flags(cpuinfo))
 
 
 def vector_family(cpuinfo: str = "/proc/cpuinfo") -> str:
@@ -65,7 +68,7 @@ def vector_family(cpuinfo: str = "/proc/cpuinfo") -> str:
     or "other". It is built for the machine it is installed on, and its sums, hence the model's
     replies at temperature 0, differ between these families (not between runs on one of them)."""
     flags = cpu_flags(cpuinfo)
-    if cpu_has_amx(cpuinfo):
+    if _AMX_FLAGS & flags:
         return "amx"
     return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
 
